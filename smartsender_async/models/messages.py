@@ -1,0 +1,329 @@
+"""Messages: :class:`Message`, :class:`Sender` and the tagged union of message contents.
+
+A message's ``content`` is ``{"type": ..., "resource": {"parameters": {...}, "buttons": [...]}}``
+on the wire.  It decodes to the class registered for ``type`` in :data:`CONTENT_TYPES`
+(``TextContent`` for ``"text"`` and so on), each exposing ``.type`` and its parameters
+as snake_case attributes.  An unknown type decodes to :class:`UnknownContent`, which keeps
+the raw dict.  Every content object also keeps the dict it came from as ``raw`` (ignored by
+``==``), so re-encoding a decoded message gives back what the server sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Union
+
+import attrs
+
+from smartsender_async.models.chats import Gate
+from smartsender_async.models.common import EMPTY, ResponseInfo
+
+__all__ = [
+    "CONTENT_TYPES",
+    "ActionContent",
+    "AnimationContent",
+    "AudioContent",
+    "Button",
+    "ContactContent",
+    "Content",
+    "FileContent",
+    "InputContent",
+    "LinkContent",
+    "LocationContent",
+    "MediaGroupContent",
+    "Message",
+    "MessageContent",
+    "PendingTextContent",
+    "PictureContent",
+    "Sender",
+    "TelegramCaptionedPictureContent",
+    "TelegramInvoiceContent",
+    "TelegramVideoNoteContent",
+    "TextContent",
+    "TransientContent",
+    "UnknownContent",
+    "VideoContent",
+    "VoiceContent",
+]
+
+
+@attrs.frozen
+class Button:
+    """A button under a message; ``text`` is its label.
+
+    ``parameters`` is the button's dict as received (ignored by ``==``).
+    """
+
+    text: str | None = None
+    parameters: Mapping[str, Any] = attrs.field(default=EMPTY, eq=False, repr=False)
+
+
+@attrs.frozen
+class Content:
+    """Base of every message content class.
+
+    Subclasses set the class attribute ``type`` to the wire tag they decode.
+    ``buttons`` are the content's buttons; ``raw`` is the content dict as received
+    (empty for objects built in code) and takes no part in equality.
+    """
+
+    type: ClassVar[str] = ""
+    buttons: tuple[Button, ...] = attrs.field(default=(), kw_only=True)
+    raw: Mapping[str, Any] = attrs.field(default=EMPTY, kw_only=True, eq=False, repr=False)
+
+
+@attrs.frozen
+class TextContent(Content):
+    """``text``: plain text in ``content``."""
+
+    type: ClassVar[str] = "text"
+    content: str | None = None
+
+
+@attrs.frozen
+class InputContent(Content):
+    """``input``: a contact's reply collected by a bot input block."""
+
+    type: ClassVar[str] = "input"
+    content: str | None = None
+
+
+@attrs.frozen
+class PendingTextContent(Content):
+    """``pendingText``: text whose ``{placeholders}`` are substituted from ``replacement``."""
+
+    type: ClassVar[str] = "pendingText"
+    content: str | None = None
+    replacement: Mapping[str, Any] = EMPTY
+
+
+@attrs.frozen
+class TransientContent(Content):
+    """``transient``: a deleted message; ``original`` is what it was, when the server says."""
+
+    type: ClassVar[str] = "transient"
+    original: MessageContent | None = None
+    timestamp: Any = None
+
+
+@attrs.frozen
+class PictureContent(Content):
+    """``picture``: an image at ``url`` with an optional ``caption``."""
+
+    type: ClassVar[str] = "picture"
+    url: str | None = None
+    caption: str | None = None
+
+
+@attrs.frozen
+class TelegramCaptionedPictureContent(Content):
+    """``telegramCaptionedPicture``: a Telegram image with a caption."""
+
+    type: ClassVar[str] = "telegramCaptionedPicture"
+    url: str | None = None
+    caption: str | None = None
+
+
+@attrs.frozen
+class AnimationContent(Content):
+    """``animation``: a GIF-like animation at ``url``."""
+
+    type: ClassVar[str] = "animation"
+    url: str | None = None
+    caption: str | None = None
+
+
+@attrs.frozen
+class FileContent(Content):
+    """``file``: a document at ``url``."""
+
+    type: ClassVar[str] = "file"
+    url: str | None = None
+
+
+@attrs.frozen
+class LinkContent(Content):
+    """``link``: a link to ``url``."""
+
+    type: ClassVar[str] = "link"
+    url: str | None = None
+
+
+@attrs.frozen
+class VideoContent(Content):
+    """``video``: a video at ``url``."""
+
+    type: ClassVar[str] = "video"
+    url: str | None = None
+
+
+@attrs.frozen
+class TelegramVideoNoteContent(Content):
+    """``telegramVideoNote``: a Telegram round video note at ``url``."""
+
+    type: ClassVar[str] = "telegramVideoNote"
+    url: str | None = None
+
+
+@attrs.frozen
+class AudioContent(Content):
+    """``audio``: an audio file at ``url``."""
+
+    type: ClassVar[str] = "audio"
+    url: str | None = None
+
+
+@attrs.frozen
+class VoiceContent(Content):
+    """``voice``: a voice message at ``url``."""
+
+    type: ClassVar[str] = "voice"
+    url: str | None = None
+
+
+@attrs.frozen
+class MediaGroupContent(Content):
+    """``mediaGroup``: several media; ``urls`` lists them in order."""
+
+    type: ClassVar[str] = "mediaGroup"
+    urls: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class ContactContent(Content):
+    """``contact``: a shared contact card."""
+
+    type: ClassVar[str] = "contact"
+    name: str | None = None
+    phone_number: str | None = None
+
+
+@attrs.frozen
+class LocationContent(Content):
+    """``location``: a point on the map."""
+
+    type: ClassVar[str] = "location"
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@attrs.frozen
+class ActionContent(Content):
+    """``action``: a system/activity message (listed with ``activities=True``)."""
+
+    type: ClassVar[str] = "action"
+    content: str | None = None
+
+
+@attrs.frozen
+class TelegramInvoiceContent(Content):
+    """``telegramInvoice``: an invoice; ``title`` and ``description`` come from ``receipt``."""
+
+    type: ClassVar[str] = "telegramInvoice"
+    title: str | None = None
+    description: str | None = None
+
+
+@attrs.frozen
+class UnknownContent(Content):
+    """Any content type this version does not know; ``raw`` holds the whole dict."""
+
+    type: str = ""  # type: ignore[misc]
+
+
+MessageContent = Union[
+    TextContent,
+    InputContent,
+    PendingTextContent,
+    TransientContent,
+    PictureContent,
+    TelegramCaptionedPictureContent,
+    AnimationContent,
+    FileContent,
+    LinkContent,
+    VideoContent,
+    TelegramVideoNoteContent,
+    AudioContent,
+    VoiceContent,
+    MediaGroupContent,
+    ContactContent,
+    LocationContent,
+    ActionContent,
+    TelegramInvoiceContent,
+    UnknownContent,
+]
+"""Every class a message's ``content`` can decode to."""
+
+#: The wire tag of each known content type and the class it decodes to.
+CONTENT_TYPES: Mapping[str, type[Content]] = {
+    cls.type: cls
+    for cls in (
+        TextContent,
+        InputContent,
+        PendingTextContent,
+        TransientContent,
+        PictureContent,
+        TelegramCaptionedPictureContent,
+        AnimationContent,
+        FileContent,
+        LinkContent,
+        VideoContent,
+        TelegramVideoNoteContent,
+        AudioContent,
+        VoiceContent,
+        MediaGroupContent,
+        ContactContent,
+        LocationContent,
+        ActionContent,
+        TelegramInvoiceContent,
+    )
+}
+
+
+@attrs.frozen
+class Sender:
+    """Who wrote a message. ``type == "contact"`` marks an inbound message; other values
+    (operator, bot, ...) are outbound.  ``image`` may be a relative path."""
+
+    type: str | None = None
+    full_name: str | None = None
+    image: str | None = None
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+
+
+@attrs.frozen
+class Message:
+    """A message in a chat. Lists are newest first.
+
+    ``state`` is kept as the server's dict (its shape is not documented).
+    Unmapped fields are kept in ``extra``.
+    """
+
+    id: int
+    content: MessageContent | None = None
+    internal: bool | None = None
+    state: Mapping[str, Any] | None = None
+    sender: Sender | None = None
+    gate: Gate | None = None
+    edited_at: datetime | None = None
+    seen_at: datetime | None = None
+    created_at: datetime | None = None
+    delivered_at: datetime | None = None
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    response_info: ResponseInfo | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
+
+    @property
+    def is_inbound(self) -> bool:
+        """True when the contact wrote it (``sender.type == "contact"``)."""
+        return self.sender is not None and self.sender.type == "contact"
+
+    @property
+    def text(self) -> str | None:
+        """The text of a text-like content (text, input, pendingText, action), else None."""
+        content = self.content
+        if isinstance(content, (TextContent, InputContent, PendingTextContent, ActionContent)):
+            return content.content
+        return None

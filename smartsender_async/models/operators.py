@@ -1,0 +1,43 @@
+"""Operators: :class:`Operator` and :class:`OperatorInfo`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from smartsender_async.models.common import EMPTY, ResponseInfo
+
+__all__ = ["Operator", "OperatorInfo"]
+
+
+@attrs.frozen
+class OperatorInfo:
+    """An operator's personal details (``operator.info``)."""
+
+    email: str | None = None
+    full_name: str | None = None
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+
+
+@attrs.frozen
+class Operator:
+    """A project operator; ``id`` is what :meth:`ChatsResource.assign` takes."""
+
+    id: int
+    info: OperatorInfo | None = None
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    response_info: ResponseInfo | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
+
+    @property
+    def full_name(self) -> str | None:
+        """Shortcut for ``info.full_name``."""
+        return self.info.full_name if self.info is not None else None
+
+    @property
+    def email(self) -> str | None:
+        """Shortcut for ``info.email``."""
+        return self.info.email if self.info is not None else None

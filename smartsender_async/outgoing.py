@@ -1,0 +1,171 @@
+"""What :meth:`ContactsResource.send` can send: one small class per outgoing message type.
+
+Each class checks its own fields when it is built, so a bad message fails before any
+request, and knows its wire body (:meth:`OutgoingMessage.to_body`).  A plain ``str``
+passed to ``send`` means :class:`Text`.  ``watermark`` (the message's priority timestamp,
+unix seconds) defaults to the time of sending.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Union
+
+import attrs
+
+__all__ = [
+    "Animation",
+    "Audio",
+    "ContactCard",
+    "File",
+    "Location",
+    "OutgoingMessage",
+    "Picture",
+    "Text",
+    "Video",
+    "Voice",
+]
+
+
+def _non_empty_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{type(instance).__name__}.{attribute.name} must be a str, got {value!r}")
+    if not value.strip():
+        raise ValueError(f"{type(instance).__name__}.{attribute.name} must not be empty")
+
+
+def _watermark(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{type(instance).__name__}.watermark must be an int (unix seconds)")
+    if value < 0:
+        raise ValueError(f"{type(instance).__name__}.watermark must not be negative")
+
+
+def _coordinate(limit: float) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        name = f"{type(instance).__name__}.{attribute.name}"
+        if value is None:
+            raise ValueError(f"{name} is required")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(value) or not -limit <= value <= limit:
+            raise ValueError(f"{name} must be between {-limit:g} and {limit:g}, got {value!r}")
+
+    return check
+
+
+@attrs.frozen
+class _Outgoing:
+    type: ClassVar[str] = ""
+
+    def to_body(self, default_watermark: int) -> dict[str, Any]:
+        """The JSON body for ``POST /contacts/{id}/send``."""
+        body: dict[str, Any] = {"type": self.type}
+        body.update(self._fields())
+        watermark = getattr(self, "watermark", None)
+        body["watermark"] = default_watermark if watermark is None else watermark
+        return body
+
+    def _fields(self) -> dict[str, Any]:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+
+@attrs.frozen
+class Text(_Outgoing):
+    """A text message."""
+
+    type: ClassVar[str] = "text"
+    content: str = attrs.field(validator=_non_empty_str)
+    watermark: int | None = attrs.field(default=None, kw_only=True, validator=_watermark)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"content": self.content}
+
+
+@attrs.frozen
+class _Media(_Outgoing):
+    """A media message: the file at ``url`` (sent as ``media``).
+
+    The server sends it as a document when the file does not match the type.
+    """
+
+    url: str = attrs.field(validator=_non_empty_str)
+    watermark: int | None = attrs.field(default=None, kw_only=True, validator=_watermark)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"media": self.url}
+
+
+@attrs.frozen
+class Picture(_Media):
+    """An image at ``url``."""
+
+    type: ClassVar[str] = "picture"
+
+
+@attrs.frozen
+class File(_Media):
+    """A document at ``url``."""
+
+    type: ClassVar[str] = "file"
+
+
+@attrs.frozen
+class Video(_Media):
+    """A video at ``url``."""
+
+    type: ClassVar[str] = "video"
+
+
+@attrs.frozen
+class Audio(_Media):
+    """An audio file at ``url``."""
+
+    type: ClassVar[str] = "audio"
+
+
+@attrs.frozen
+class Voice(_Media):
+    """A voice message at ``url``."""
+
+    type: ClassVar[str] = "voice"
+
+
+@attrs.frozen
+class Animation(_Media):
+    """An animation (GIF) at ``url``."""
+
+    type: ClassVar[str] = "animation"
+
+
+@attrs.frozen
+class Location(_Outgoing):
+    """A point on the map with a ``title``."""
+
+    type: ClassVar[str] = "location"
+    latitude: float = attrs.field(validator=_coordinate(90.0))
+    longitude: float = attrs.field(validator=_coordinate(180.0))
+    title: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    watermark: int | None = attrs.field(default=None, kw_only=True, validator=_watermark)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"title": self.title, "latitude": self.latitude, "longitude": self.longitude}
+
+
+@attrs.frozen
+class ContactCard(_Outgoing):
+    """A contact card: a name and a phone number (wire type ``contact``)."""
+
+    type: ClassVar[str] = "contact"
+    full_name: str = attrs.field(validator=_non_empty_str)
+    phone_number: str = attrs.field(validator=_non_empty_str)
+    watermark: int | None = attrs.field(default=None, kw_only=True, validator=_watermark)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"fullName": self.full_name, "phoneNumber": self.phone_number}
+
+
+OutgoingMessage = Union[Text, Picture, File, Video, Audio, Voice, Animation, Location, ContactCard]
+"""Every message type :meth:`ContactsResource.send` accepts (a plain ``str`` means Text)."""
