@@ -1,5 +1,96 @@
-"""smartsender-async: the asyncio SDK for the Smart Sender messenger platform REST API."""
+"""smartsender-async: the asyncio SDK for the Smart Sender messenger platform REST API.
 
+Start with :class:`SmartSender`::
+
+    async with SmartSender() as client:       # token from SMARTSENDER_TOKEN
+        async for chat in client.chats.stream(state="open"):
+            print(chat.id, chat.name)
+"""
+
+from smartsender_async._convert import converter
 from smartsender_async._version import __version__
+from smartsender_async.client import DEFAULT_BASE_URL, ConfigurationError, SmartSender
+from smartsender_async.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseDecodeError,
+    ServerError,
+    SmartSenderError,
+    UnprocessableEntityError,
+)
+from smartsender_async.models import (
+    Channel,
+    Chat,
+    ChatContact,
+    Contact,
+    Cursor,
+    Gate,
+    Message,
+    Operator,
+    Page,
+    ResponseInfo,
+    Sender,
+)
+from smartsender_async.outgoing import (
+    Animation,
+    Audio,
+    ContactCard,
+    File,
+    Location,
+    Picture,
+    Text,
+    Video,
+    Voice,
+)
+from smartsender_async.ratelimit import InMemoryRateLimiter, RateLimit, RateLimiter
+from smartsender_async.retry import RetryPolicy
 
-__all__ = ["__version__"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "Animation",
+    "Audio",
+    "AuthenticationError",
+    "BadRequestError",
+    "Channel",
+    "Chat",
+    "ChatContact",
+    "ConfigurationError",
+    "Contact",
+    "ContactCard",
+    "Cursor",
+    "File",
+    "Gate",
+    "InMemoryRateLimiter",
+    "Location",
+    "Message",
+    "NotFoundError",
+    "Operator",
+    "Page",
+    "PermissionDeniedError",
+    "Picture",
+    "RateLimit",
+    "RateLimitedError",
+    "RateLimiter",
+    "ResponseDecodeError",
+    "ResponseInfo",
+    "RetryPolicy",
+    "Sender",
+    "ServerError",
+    "SmartSender",
+    "SmartSenderError",
+    "Text",
+    "UnprocessableEntityError",
+    "Video",
+    "Voice",
+    "__version__",
+    "converter",
+]

@@ -1,0 +1,307 @@
+"""The :class:`SmartSender` client: configuration, lifecycle and the one request path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import httpx
+
+from smartsender_async import _http
+from smartsender_async._convert import DecodeError, structure
+from smartsender_async._version import __version__
+from smartsender_async.errors import (
+    ResponseDecodeError,
+    SmartSenderError,
+    from_response,
+    truncate_body,
+)
+from smartsender_async.models.common import ResponseInfo
+from smartsender_async.ratelimit import RateLimit, RateLimiter, make_limiter
+from smartsender_async.resources.chats import ChatsResource
+from smartsender_async.resources.contacts import ContactsResource
+from smartsender_async.resources.gates import GatesResource
+from smartsender_async.resources.operators import OperatorsResource
+from smartsender_async.retry import RetryPolicy, send_with_retry
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "ConfigurationError", "SmartSender"]
+
+T = TypeVar("T")
+
+#: The production API.
+DEFAULT_BASE_URL = "https://api.smartsender.com/v1"
+#: 30 s for the whole exchange, 10 s to connect.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: The environment variable read when no ``token`` is passed.
+TOKEN_ENV = "SMARTSENDER_TOKEN"
+
+_IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
+_DEFAULT: Any = object()
+
+
+class ConfigurationError(SmartSenderError, ValueError):
+    """The client was configured wrongly (for example, no token anywhere)."""
+
+
+class SmartSender:
+    """An async client for the Smart Sender REST API.
+
+    Use one client for the life of your application (or worker process) and close it when
+    done, either with ``async with SmartSender() as client:`` or ``await client.aclose()``::
+
+        async with SmartSender() as client:          # token from SMARTSENDER_TOKEN
+            page = await client.chats.list(state="open")
+
+    Args:
+        token: the project's API token. Defaults to the ``SMARTSENDER_TOKEN`` environment
+            variable; with neither, :class:`ConfigurationError` is raised.  The token never
+            appears in a repr, an exception or a log record.
+        base_url: the API root, ``https://api.smartsender.com/v1`` unless you point it at an
+            emulator or a proxy.
+        timeout: seconds (or an :class:`httpx.Timeout`) for each attempt.
+        http_client: an :class:`httpx.AsyncClient` you own and configure (proxies, limits,
+            event hooks). It is never closed by this client.
+        transport: an httpx async transport for the client this object creates (for example
+            ``emulator.transport()`` or a mock). Not together with ``http_client``.
+        retry: the :class:`RetryPolicy`; ``None`` sends every request exactly once.
+        rate_limit: a :class:`RateLimit` (a private in-memory limiter is made from it), a
+            limiter object shared with other clients (:class:`InMemoryRateLimiter`,
+            :class:`RedisRateLimiter`), or ``None`` for no client-side limit.  The default
+            keeps within Smart Sender's 180 requests per minute per token.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = _DEFAULT,
+        rate_limit: RateLimit | RateLimiter | None = _DEFAULT,
+    ) -> None:
+        if token is None:
+            token = os.environ.get(TOKEN_ENV) or None
+        if token is None:
+            raise ConfigurationError(
+                f"no API token: pass SmartSender(token=...) or set the {TOKEN_ENV} "
+                "environment variable (the project's Integrations tab shows the token)"
+            )
+        if not isinstance(token, str) or not token.strip():
+            raise ConfigurationError("token must be a non-empty string")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass either http_client or transport, not both")
+        if retry is _DEFAULT:
+            retry = RetryPolicy()
+        elif retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or None, got {retry!r}")
+        if rate_limit is _DEFAULT:
+            rate_limit = RateLimit()
+
+        self._base_url = base_url.rstrip("/")
+        self._retry: RetryPolicy | None = retry
+        self._limiter: RateLimiter | None = make_limiter(rate_limit)
+        self._owns_limiter = not isinstance(rate_limit, RateLimiter)
+        # Limiters and logs see only this digest, never the token.
+        self._limiter_key = hashlib.sha256(token.encode()).hexdigest()
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": f"smartsender-async/{__version__}",
+        }
+        if http_client is None:
+            self._http = _http.make_client(headers=headers, timeout=timeout, transport=transport)
+            self._owns_http = True
+            self._request_headers: dict[str, str] | None = None
+        else:
+            self._http = http_client
+            self._owns_http = False
+            self._request_headers = headers
+        self._closed = False
+
+        self.chats = ChatsResource(self)
+        """Chats: list, get, read, close, assign, messages, streams."""
+        self.contacts = ContactsResource(self)
+        """Contacts: get, search, chat, messages, send."""
+        self.operators = OperatorsResource(self)
+        """Operators: list, stream."""
+        self.gates = GatesResource(self)
+        """Gates: edit and delete sent messages."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __repr__(self) -> str:
+        return f"SmartSender(base_url={self._base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The API root this client talks to."""
+        return self._base_url
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` has run."""
+        return self._closed
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The limiter every request of this client passes through (share it to share quota)."""
+        return self._limiter
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        """The retry policy in force."""
+        return self._retry
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this object created (never one you passed in)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_http:
+            await self._http.aclose()
+        if self._owns_limiter and self._limiter is not None:
+            await self._limiter.aclose()
+
+    async def __aenter__(self) -> SmartSender:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ the request path
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = ...,
+        json_body: Any = ...,
+        model: type[T],
+        idempotent: bool | None = ...,
+    ) -> T: ...
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = ...,
+        json_body: Any = ...,
+        model: None = ...,
+        idempotent: bool | None = ...,
+    ) -> Any: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        model: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one API call and decode its answer; every resource method ends here.
+
+        ``path`` is relative to ``base_url`` (``"/chats"``).  With ``model`` the JSON is
+        decoded into it (``Page[Chat]``, ``Chat``, ...) and gets ``.response_info``; without,
+        the decoded JSON is returned as is.  ``idempotent`` (default: GET, PUT and DELETE
+        are) decides whether a failure after the request may have reached the server is
+        retried.
+
+        Raises:
+            APIError: the server answered with an error status (typed by status).
+            APIConnectionError: no response (``APITimeoutError`` for timeouts).
+            ResponseDecodeError: the body was not JSON of the expected shape.
+        """
+        response, info = await self._send(method, path, params, json_body, idempotent)
+        data = self._json(response)
+        if model is None:
+            return data
+        try:
+            result = structure(data, model)
+        except DecodeError as exc:
+            raise ResponseDecodeError(
+                f"unexpected response shape for {method} {path}: {exc}",
+                status_code=response.status_code,
+                raw_body=truncate_body(response.content),
+            ) from None
+        object.__setattr__(result, "response_info", info)
+        return result
+
+    async def _acknowledge(
+        self, method: str, path: str, *, json_body: Any = None, idempotent: bool | None = None
+    ) -> None:
+        """Send a write whose success answer is ``{"state": true}``; anything else raises."""
+        response, _ = await self._send(method, path, None, json_body, idempotent)
+        data = self._json(response)
+        if not (isinstance(data, dict) and data.get("state") is True):
+            raise ResponseDecodeError(
+                f'{method} {path}: expected {{"state": true}}',
+                status_code=response.status_code,
+                raw_body=truncate_body(response.content),
+            )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        idempotent: bool | None,
+    ) -> tuple[httpx.Response, ResponseInfo]:
+        if self._closed:
+            raise SmartSenderError("this SmartSender client is closed; create a new one")
+        http = self._http
+        request = http.build_request(
+            method,
+            self._base_url + path,
+            params=params,
+            json=json_body,
+            headers=self._request_headers,
+        )
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT
+        result = await send_with_retry(
+            lambda: http.send(request),
+            method=method,
+            path=path,
+            idempotent=idempotent,
+            policy=self._retry,
+            limiter=self._limiter,
+            key=self._limiter_key,
+        )
+        response = result.response
+        if response.status_code >= 400:
+            error = from_response(response)
+            error.retries_taken = result.retries_taken
+            raise error
+        info = ResponseInfo(result.retries_taken, result.rate_limit_wait, response.status_code)
+        return response, info
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        content = response.content
+        try:
+            return json.loads(content)
+        except ValueError:
+            problem = "empty response body" if not content else "response body is not JSON"
+            raise ResponseDecodeError(
+                problem, status_code=response.status_code, raw_body=truncate_body(content)
+            ) from None

@@ -1,0 +1,1 @@
+"""Resource namespaces: ``client.chats``, ``client.contacts``, ``client.operators``, ``client.gates``."""

@@ -1,0 +1,119 @@
+"""``client.chats``: list, get, read, close, assign, messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartsender_async.models.chats import Chat
+from smartsender_async.models.common import Page
+from smartsender_async.models.messages import Message
+from smartsender_async.resources._base import (
+    Resource,
+    check_choice,
+    check_id,
+    check_text,
+    page_params,
+)
+
+__all__ = ["CHAT_STATES", "SELECTORS", "ChatsResource"]
+
+#: Values of ``state``.
+CHAT_STATES = ("open", "closed")
+#: Values of ``selector`` (``selector[name]`` on the wire).
+SELECTORS = ("none", "private", "unread")
+
+
+def chat_filters(
+    term: str | None, state: str | None, selector: str | None, operator_id: int | None
+) -> dict[str, Any]:
+    """Validate the chat-list filters and spell them as the API's query keys."""
+    params: dict[str, Any] = {}
+    if term is not None:
+        params["term"] = check_text("term", term)
+    if state is not None:
+        params["state"] = check_choice("state", state, CHAT_STATES)
+    if selector is not None:
+        params["selector[name]"] = check_choice("selector", selector, SELECTORS)
+    if selector == "private":
+        if operator_id is None:
+            raise ValueError("selector='private' needs operator_id (whose chats to list)")
+        params["selector[operatorId]"] = check_id("operator_id", operator_id)
+    elif operator_id is not None:
+        raise ValueError("operator_id is only used with selector='private'")
+    return params
+
+
+class ChatsResource(Resource):
+    """Chats: ``GET /chats`` and ``/chats/{chatId}/…``."""
+
+    __slots__ = ()
+
+    async def list(
+        self,
+        page: int = 1,
+        limitation: int = 20,
+        *,
+        term: str | None = None,
+        state: str | None = None,
+        selector: str | None = None,
+        operator_id: int | None = None,
+    ) -> Page[Chat]:
+        """One page of chats (``GET /chats``).
+
+        Args:
+            page: 1-based page number.
+            limitation: page size, 1..20.
+            term: a search keyword.
+            state: ``"open"`` or ``"closed"``.
+            selector: ``"none"`` (all), ``"private"`` (one operator's; needs
+                ``operator_id``) or ``"unread"``.
+            operator_id: the operator for ``selector="private"``.
+        """
+        params = page_params(page, limitation)
+        params.update(chat_filters(term, state, selector, operator_id))
+        return await self._client.request("GET", "/chats", params=params, model=Page[Chat])
+
+    async def get(self, chat_id: int) -> Chat:
+        """One chat (``GET /chats/{chatId}``)."""
+        chat_id = check_id("chat_id", chat_id)
+        return await self._client.request("GET", f"/chats/{chat_id}", model=Chat)
+
+    async def read(self, chat_id: int) -> None:
+        """Mark every message in the chat as read (``PUT /chats/{chatId}/read``)."""
+        chat_id = check_id("chat_id", chat_id)
+        await self._client._acknowledge("PUT", f"/chats/{chat_id}/read")
+
+    async def close(self, chat_id: int) -> None:
+        """Close the chat (``PUT /chats/{chatId}/close``)."""
+        chat_id = check_id("chat_id", chat_id)
+        await self._client._acknowledge("PUT", f"/chats/{chat_id}/close")
+
+    async def assign(self, chat_id: int, operator_id: int, *, text: str | None = None) -> None:
+        """Forward the chat to an operator (``POST /chats/{chatId}/forward/{operatorId}``).
+
+        ``text`` is an informative note for the operator.  This call is never retried once
+        the request may have reached the server.
+        """
+        chat_id = check_id("chat_id", chat_id)
+        operator_id = check_id("operator_id", operator_id)
+        body: dict[str, Any] = {}
+        if text is not None:
+            body["text"] = check_text("text", text)
+        await self._client._acknowledge(
+            "POST", f"/chats/{chat_id}/forward/{operator_id}", json_body=body, idempotent=False
+        )
+
+    async def messages(
+        self, chat_id: int, page: int = 1, limitation: int = 20, *, activities: bool = False
+    ) -> Page[Message]:
+        """One page of the chat's messages, newest first (``GET /chats/{chatId}/messages``).
+
+        ``activities=True`` includes system/activity messages.
+        """
+        chat_id = check_id("chat_id", chat_id)
+        params = page_params(page, limitation)
+        if activities:
+            params["activities"] = 1
+        return await self._client.request(
+            "GET", f"/chats/{chat_id}/messages", params=params, model=Page[Message]
+        )
