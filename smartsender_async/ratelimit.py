@@ -1,0 +1,286 @@
+"""Client-side rate limiting: :class:`RateLimit`, the limiter protocol and the in-memory GCRA.
+
+Smart Sender allows 180 requests per minute per token and punishes a breach with a lock
+(HTTP 423) of 60 s, then 120 s, and so on up to 720 s.  A limiter does two things for
+every HTTP attempt, keyed by a digest of the token:
+
+* the **lock gate**: after any request of a token got a 423, every task using that token
+  (every client sharing the limiter) waits until the lock ends instead of knocking;
+* a **GCRA slot** (generic cell rate algorithm, a leaky bucket kept as one timestamp, the
+  "theoretical arrival time" TAT): requests are spaced by the emission interval ``T``,
+  with up to ``burst`` of them allowed back to back after a quiet spell.
+
+Arithmetic.  With tolerance ``tau = (burst - 1) * T``, GCRA admits ``n`` requests in a
+half-open window ``[a, a + W)`` only if ``(n - burst) * T < W``.  Choosing
+``T = (period + margin) / (requests - burst + 1)`` therefore admits at most ``requests``
+in any window of length ``period + margin``, bursts included.  The server sees arrival
+times, not admission times: the ``margin`` absorbs that much variation in network delay
+(and the closed-versus-open window edge).  The long-run rate is
+``(requests - burst + 1) / (period + margin)``; with the defaults 176 per 61 s, that is
+173.1 requests per minute, 96 % of the quota, and never more than 177 in a 60 s window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+import anyio
+import attrs
+
+from smartsender_async.errors import SmartSenderError
+
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "InMemoryRateLimiter",
+    "LockGateClosedError",
+    "RateLimit",
+    "RateLimiter",
+    "make_limiter",
+]
+
+logger = logging.getLogger("smartsender_async")
+
+
+def _positive_int(name: str, minimum: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(_instance: object, _attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+    return check
+
+
+def _finite(
+    name: str, *, positive: bool
+) -> Callable[[object, attrs.Attribute[float], float], None]:
+    def check(_instance: object, _attribute: attrs.Attribute[float], value: float) -> None:
+        ok = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and (value > 0 if positive else value >= 0)
+        )
+        if not ok:
+            bound = "> 0" if positive else ">= 0"
+            raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+    return check
+
+
+def _check_burst(instance: RateLimit, _attribute: attrs.Attribute[int], value: int) -> None:
+    _positive_int("burst", 1)(instance, _attribute, value)
+    if value > instance.requests:
+        raise ValueError(f"burst must be <= requests ({instance.requests}), got {value}")
+
+
+@attrs.frozen
+class RateLimit:
+    """How fast one token may send: at most ``requests`` in any ``period`` seconds.
+
+    Configuration only; a limiter (:class:`InMemoryRateLimiter`, ``RedisRateLimiter``)
+    enforces it.  The defaults keep within Smart Sender's quota of 180 requests per
+    minute per token, bursts included, at 96 % of that rate.
+
+    Attributes:
+        requests: the quota, 180 by default.
+        period: the quota's window in seconds, 60 by default.
+        burst: how many requests may go back to back after a quiet spell, 5 by default.
+            A burst is paid for: the long-run rate is ``requests - burst + 1`` per
+            ``period + margin``.  Must be between 1 (no burst) and ``requests``.
+        margin: seconds added to ``period`` when spacing requests, 1 by default, so that
+            up to that much variation in network delay cannot squeeze ``requests + 1``
+            arrivals into one ``period`` at the server.
+    """
+
+    requests: int = attrs.field(default=180, validator=_positive_int("requests", 1))
+    period: float = attrs.field(default=60.0, validator=_finite("period", positive=True))
+    burst: int = attrs.field(default=5, validator=_check_burst)
+    margin: float = attrs.field(default=1.0, validator=_finite("margin", positive=False))
+
+    @property
+    def emission_interval(self) -> float:
+        """``T``: seconds between two requests in a steady stream."""
+        return (self.period + self.margin) / (self.requests - self.burst + 1)
+
+    @property
+    def tolerance(self) -> float:
+        """``tau``: how far ahead of its steady-stream time a request may go (the burst)."""
+        return (self.burst - 1) * self.emission_interval
+
+    @property
+    def sustained_rate(self) -> float:
+        """Requests per second in a long steady stream."""
+        return 1.0 / self.emission_interval
+
+
+#: The default configuration: 180 per 60 s, bursts of 5, a 1 s margin.
+DEFAULT_RATE_LIMIT = RateLimit()
+
+
+class LockGateClosedError(SmartSenderError):
+    """The token's lock gate stays closed for longer than the caller agreed to wait.
+
+    Raised by :meth:`RateLimiter.acquire` before any request is sent; no slot is taken.
+    ``retry_after`` is how many seconds the gate remains closed.
+    """
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate-limit lock gate closed for another {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """What a limiter backend provides.  ``key`` identifies a token (a digest, never the
+    token itself); each key has its own quota and its own lock gate."""
+
+    async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
+        """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
+
+        Returns the seconds spent waiting.  When the gate is closed for longer than
+        ``max_wait`` seconds, raises :class:`LockGateClosedError` at once, taking no slot.
+        """
+        ...
+
+    async def lock(self, key: str, seconds: float) -> None:
+        """Close the lock gate for ``key`` until now + ``seconds`` (never shortens it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release any resources (connections); the limiter is not used afterwards."""
+        ...
+
+
+class _KeyState:
+    __slots__ = ("announced", "gate_until", "tat")
+
+    def __init__(self) -> None:
+        self.tat = -math.inf  # theoretical arrival time of the next steady-stream request
+        self.gate_until = -math.inf  # the lock gate is closed while clock() < gate_until
+        self.announced = False  # an INFO line said the gate closed; say when it opens
+
+
+class InMemoryRateLimiter:
+    """The default limiter: GCRA and lock gate per key, in this process's memory.
+
+    One object serves any number of keys (tokens), each with its own quota.  Clients that
+    are given the same object share the quota and the lock gate.  It uses anyio only
+    (works under asyncio and trio), holds no event-loop-bound state, and may be shared by
+    event loops in several threads: the bookkeeping runs under a thread lock, never held
+    across an ``await``.
+
+    ``acquire`` reserves its slot first and then sleeps outside any lock, so waiters are
+    served in arrival order without polling; a waiter cancelled while asleep gives its
+    slot back when nobody has reserved after it.
+
+    Args:
+        rate: the quota for each key.
+        clock: monotonic seconds; injectable for tests.
+        sleep: the sleep function; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        rate: RateLimit = DEFAULT_RATE_LIMIT,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        if not isinstance(rate, RateLimit):
+            raise TypeError(f"rate must be a RateLimit, got {rate!r}")
+        self.rate = rate
+        self._interval = rate.emission_interval
+        self._tolerance = rate.tolerance
+        self._clock = clock
+        self._sleep = sleep
+        self._mutex = threading.Lock()
+        self._states: dict[str, _KeyState] = {}
+
+    def __repr__(self) -> str:
+        return f"InMemoryRateLimiter({self.rate!r})"
+
+    def _state(self, key: str) -> _KeyState:
+        state = self._states.get(key)
+        if state is None:
+            state = self._states.setdefault(key, _KeyState())
+        return state
+
+    async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
+        state = self._states.get(key) or self._state(key)
+        clock = self._clock
+        start: float | None = None
+        holding = False  # a slot is reserved and we slept until it
+        while True:
+            with self._mutex:
+                now = clock()
+                if start is None:
+                    start = now
+                gate = state.gate_until
+                if gate > now:
+                    if gate - now > max_wait:
+                        raise LockGateClosedError(gate - now)
+                    begin = gate
+                else:
+                    if state.announced:
+                        state.announced = False
+                        logger.info("rate-limit lock gate open again for token %.8s", key)
+                    if holding:
+                        return now - start
+                    begin = now
+                tat = state.tat
+                allowed = max(begin, tat - self._tolerance)
+                reserved = max(tat, begin) + self._interval
+                state.tat = reserved
+            wait = allowed - now
+            if wait <= 0:
+                return now - start
+            try:
+                await self._sleep(wait)
+            except BaseException:
+                with self._mutex:
+                    if state.tat == reserved:  # nobody queued behind us: give the slot back
+                        state.tat -= self._interval
+                raise
+            # The gate may have closed while we slept: check again before going out.
+            holding = True
+
+    async def lock(self, key: str, seconds: float) -> None:
+        if not math.isfinite(seconds):
+            raise ValueError(f"seconds must be finite, got {seconds!r}")
+        if seconds <= 0:
+            return
+        state = self._state(key)
+        with self._mutex:
+            until = self._clock() + seconds
+            if until <= state.gate_until:
+                return
+            state.gate_until = until
+            state.announced = True
+        logger.info(
+            "rate-limit lock gate closed for token %.8s: every request waits %.1f s", key, seconds
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release; present for the protocol."""
+
+
+def make_limiter(rate_limit: RateLimit | RateLimiter | None) -> RateLimiter | None:
+    """Turn a client's ``rate_limit=`` argument into a limiter.
+
+    A :class:`RateLimit` gets a private :class:`InMemoryRateLimiter`; a limiter object is
+    used as is (that is how clients share a quota); ``None`` means no client-side limit.
+    """
+    if rate_limit is None:
+        return None
+    if isinstance(rate_limit, RateLimit):
+        return InMemoryRateLimiter(rate_limit)
+    if isinstance(rate_limit, RateLimiter):
+        return rate_limit
+    raise TypeError(
+        "rate_limit must be a RateLimit, a limiter (InMemoryRateLimiter, RedisRateLimiter) "
+        f"or None, got {rate_limit!r}"
+    )
