@@ -22,7 +22,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -79,7 +79,7 @@ def _opt_int(value: Any) -> int | None:
 
 def _opt_str(value: Any) -> str | None:
     if value is None or value.__class__ is str:
-        return value  # type: ignore[no-any-return]
+        return value
     if value.__class__ in (int, float):
         return str(value)
     raise TypeError(f"expected a string, got {value!r}")
@@ -87,7 +87,7 @@ def _opt_str(value: Any) -> str | None:
 
 def _opt_bool(value: Any) -> bool | None:
     if value is None or value is True or value is False:
-        return value  # type: ignore[no-any-return]
+        return value
     if value in (0, 1) and value.__class__ is int:
         return bool(value)
     if value.__class__ is str and value.lower() in ("true", "false", "0", "1"):
@@ -107,7 +107,7 @@ def _opt_float(value: Any) -> float | None:
 
 def _opt_map(value: Any) -> Mapping[str, Any] | None:
     if value is None or value.__class__ is dict:
-        return value  # type: ignore[no-any-return]
+        return value
     if value == []:  # PHP encodes an empty associative array as []
         return EMPTY
     raise TypeError(f"expected an object, got {value!r}")
@@ -232,14 +232,25 @@ def _specs(cls: type[Any]) -> list[_FieldSpec]:
         default = None if required else field.default
         inner = _strip_optional(tp)
         if tp in _SCALARS:
-            spec = _FieldSpec(field.name, camel(field.name), required, "scalar", _SCALARS[tp], default)
+            spec = _FieldSpec(
+                field.name, camel(field.name), required, "scalar", _SCALARS[tp], default
+            )
         elif _is_content_union(tp):
-            spec = _FieldSpec(field.name, camel(field.name), required, "content", structure_content, default)
+            spec = _FieldSpec(
+                field.name, camel(field.name), required, "content", structure_content, default
+            )
         elif _is_record(inner):
-            spec = _FieldSpec(field.name, camel(field.name), required, "record", _record_fn(inner), default)
+            spec = _FieldSpec(
+                field.name, camel(field.name), required, "record", _record_fn(inner), default
+            )
         elif get_origin(tp) is tuple and _is_record(get_args(tp)[0]):
             spec = _FieldSpec(
-                field.name, camel(field.name), required, "records", _record_fn(get_args(tp)[0]), default
+                field.name,
+                camel(field.name),
+                required,
+                "records",
+                _record_fn(get_args(tp)[0]),
+                default,
             )
         elif get_origin(tp) is tuple and get_args(tp)[0] == Mapping[str, Any]:
             spec = _FieldSpec(field.name, camel(field.name), required, "maps", _map, default)
@@ -293,9 +304,7 @@ def _generate_record_fn(cls: type[Any]) -> Callable[[Any], Any]:
             lines.append(f"    v = {getter}")
         else:
             lines.append(f"    v = d.get({spec.key!r})")
-        if spec.kind == "records":
-            lines.append(f"    {var} = () if v is None else _tuple([{conv}(x) for x in v])")
-        elif spec.kind == "maps":
+        if spec.kind == "records" or spec.kind == "maps":
             lines.append(f"    {var} = () if v is None else _tuple([{conv}(x) for x in v])")
         elif spec.convert is _opt_str:
             lines.append(f"    {var} = v if v is None or v.__class__ is str else {conv}(v)")
@@ -307,7 +316,7 @@ def _generate_record_fn(cls: type[Any]) -> Callable[[Any], Any]:
             lines.append(f"    {var} = _d{i} if v is None else {conv}(v)")
     args.append("extra")
     lines.append(f"    return _cls({', '.join(args)})")
-    exec("\n".join(lines), ns)  # noqa: S102 - source built above from attrs field names
+    exec("\n".join(lines), ns)
     fn: Callable[[Any], Any] = ns["structure"]
     fn.__qualname__ = fn.__name__ = f"structure_{cls.__name__}"
     return fn
@@ -414,7 +423,11 @@ def _page_fn(item_type: Any) -> Callable[[Any], Any]:
     fn = _PAGE_FNS.get(item_type)
     if fn is not None:
         return fn
-    item_fn = _record_fn(item_type) if _is_record(item_type) else (lambda v: converter.structure(v, item_type))
+    item_fn = (
+        _record_fn(item_type)
+        if _is_record(item_type)
+        else (lambda v: converter.structure(v, item_type))
+    )
     cursor_fn = _record_fn(Cursor)
 
     def structure_page(d: Any) -> Page[Any]:
@@ -423,7 +436,11 @@ def _page_fn(item_type: Any) -> Callable[[Any], Any]:
         cursor = cursor_fn(d["cursor"])
         collection = d["collection"]
         items = () if collection is None else tuple([item_fn(x) for x in collection])
-        extra = EMPTY if d.keys() <= _PAGE_KNOWN else {k: v for k, v in d.items() if k not in _PAGE_KNOWN}
+        extra = (
+            EMPTY
+            if d.keys() <= _PAGE_KNOWN
+            else {k: v for k, v in d.items() if k not in _PAGE_KNOWN}
+        )
         return Page(cursor, items, extra)
 
     _PAGE_FNS[item_type] = structure_page
@@ -560,7 +577,7 @@ def structure(data: Any, tp: type[T] | Any) -> T:
     """
     try:
         return converter.structure(data, tp)  # type: ignore[no-any-return]
-    except Exception as exc:  # noqa: BLE001 - every decoder failure becomes one typed error
+    except Exception as exc:
         path, problem = _locate(data, tp, "")
         if not problem:
             problem = f"{type(exc).__name__}: {exc}"
@@ -609,7 +626,7 @@ def _locate(data: Any, tp: Any, path: str) -> tuple[str, str]:
                 for i, item in enumerate(value):
                     try:
                         spec.convert(item)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         if spec.kind == "records":
                             inner = typing.get_type_hints(tp)[spec.attr]
                             found = _locate(item, get_args(inner)[0], f"{sub}[{i}]")
@@ -619,7 +636,7 @@ def _locate(data: Any, tp: Any, path: str) -> tuple[str, str]:
                 continue
             try:
                 spec.convert(value)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if spec.kind == "record":
                     inner = _strip_optional(typing.get_type_hints(tp)[spec.attr])
                     found = _locate(value, inner, sub)
@@ -629,7 +646,7 @@ def _locate(data: Any, tp: Any, path: str) -> tuple[str, str]:
         return path, ""
     try:
         converter.structure(data, tp)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return path, str(exc)
     return path, ""
 

@@ -183,7 +183,10 @@ def truncate_body(content: bytes) -> str:
 
 
 def parse_retry_after(
-    headers: Mapping[str, str] | httpx.Headers | None, body_text: str | None, *, now: float | None = None
+    headers: Mapping[str, str] | httpx.Headers | None,
+    body_text: str | None,
+    *,
+    now: float | None = None,
 ) -> float | None:
     """Return the server's requested delay in seconds, or ``None`` when it gave none.
 

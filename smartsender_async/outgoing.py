@@ -9,7 +9,7 @@ unix seconds) defaults to the time of sending.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import attrs
 
@@ -167,5 +167,5 @@ class ContactCard(_Outgoing):
         return {"fullName": self.full_name, "phoneNumber": self.phone_number}
 
 
-OutgoingMessage = Union[Text, Picture, File, Video, Audio, Voice, Animation, Location, ContactCard]
+OutgoingMessage = Text | Picture | File | Video | Audio | Voice | Animation | Location | ContactCard
 """Every message type :meth:`ContactsResource.send` accepts (a plain ``str`` means Text)."""

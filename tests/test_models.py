@@ -49,7 +49,11 @@ CHATS_PAGE = {
             "unreadMessages": 0,
             "contact": {"originalId": 90116870, "fullName": "Taras M."},
             "gates": [
-                {"id": 7711950, "subscribed": False, "channel": {"type": "viber", "name": "Shop Helper"}}
+                {
+                    "id": 7711950,
+                    "subscribed": False,
+                    "channel": {"type": "viber", "name": "Shop Helper"},
+                }
             ],
             "createdAt": "2025-10-29T19:02:10.000000Z",
             "updatedAt": "2026-03-18T15:05:47.000000Z",
@@ -65,8 +69,16 @@ MESSAGES_PAGE = {
             "content": {"type": "text", "resource": {"parameters": {"content": "Thanks, got it!"}}},
             "internal": False,
             "state": {},
-            "sender": {"type": "contact", "fullName": "Iryna Kovalenko", "image": "https://x/k.jpg"},
-            "gate": {"id": 7712409, "subscribed": True, "channel": {"type": "telegram", "name": "b"}},
+            "sender": {
+                "type": "contact",
+                "fullName": "Iryna Kovalenko",
+                "image": "https://x/k.jpg",
+            },
+            "gate": {
+                "id": 7712409,
+                "subscribed": True,
+                "channel": {"type": "telegram", "name": "b"},
+            },
             "editedAt": None,
             "seenAt": "2026-03-18T16:41:00.000000Z",
             "createdAt": "2026-03-18T16:40:12.000000Z",
@@ -83,8 +95,16 @@ MESSAGES_PAGE = {
             },
             "internal": False,
             "state": {},
-            "sender": {"type": "operator", "fullName": "Support Desk", "image": "/img/operator.png"},
-            "gate": {"id": 7712409, "subscribed": True, "channel": {"type": "telegram", "name": "b"}},
+            "sender": {
+                "type": "operator",
+                "fullName": "Support Desk",
+                "image": "/img/operator.png",
+            },
+            "gate": {
+                "id": 7712409,
+                "subscribed": True,
+                "channel": {"type": "telegram", "name": "b"},
+            },
             "editedAt": None,
             "seenAt": None,
             "createdAt": "2026-03-18T16:38:03.000000Z",
@@ -154,7 +174,13 @@ def test_reference_messages_page() -> None:
         (content("audio", url="u"), m.AudioContent, {"url": "u"}),
         (content("voice", url="u"), m.VoiceContent, {"url": "u"}),
         (
-            content("mediaGroup", media=[{"resource": {"parameters": {"url": "a"}}}, {"resource": {"parameters": {"url": "b"}}}]),
+            content(
+                "mediaGroup",
+                media=[
+                    {"resource": {"parameters": {"url": "a"}}},
+                    {"resource": {"parameters": {"url": "b"}}},
+                ],
+            ),
             m.MediaGroupContent,
             {"urls": ("a", "b")},
         ),
@@ -282,7 +308,10 @@ def test_contact_and_operator() -> None:
             {"cursor": {"page": 1, "pages": 1}, "collection": [{"id": 1, "gates": [{"id": []}]}]},
             "collection[0].gates[0].id",
         ),
-        ({"cursor": {"page": 1, "pages": 1}, "collection": [{"id": 1, "createdAt": "soon"}]}, "collection[0].createdAt"),
+        (
+            {"cursor": {"page": 1, "pages": 1}, "collection": [{"id": 1, "createdAt": "soon"}]},
+            "collection[0].createdAt",
+        ),
         ({"cursor": {"page": 1, "pages": 1}, "collection": {"id": 1}}, "collection"),
         ([], ""),
     ],
@@ -339,7 +368,9 @@ def test_parse_timestamp_rejects(bad: Any) -> None:
 aware = st.datetimes(
     min_value=datetime(1971, 1, 1),
     max_value=datetime(2200, 1, 1),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-5, minutes=-30))]),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-5, minutes=-30))]
+    ),
 )
 
 
@@ -362,16 +393,25 @@ def test_timestamp_offsets_and_old_form(value: datetime) -> None:
 ids = st.integers(min_value=1, max_value=2**53)
 text = st.none() | st.text(max_size=20)
 stamps = st.none() | aware.map(lambda d: d.astimezone(UTC))
-extra = st.dictionaries(st.sampled_from(["zeta", "omega", "x_y"]), st.integers() | st.text(max_size=5), max_size=2)
+extra = st.dictionaries(
+    st.sampled_from(["zeta", "omega", "x_y"]), st.integers() | st.text(max_size=5), max_size=2
+)
 channels = st.builds(m.Channel, type=text, name=text, extra=extra)
-gates = st.builds(m.Gate, id=st.none() | ids, subscribed=st.none() | st.booleans(), channel=st.none() | channels, extra=extra)
+gates = st.builds(
+    m.Gate,
+    id=st.none() | ids,
+    subscribed=st.none() | st.booleans(),
+    channel=st.none() | channels,
+    extra=extra,
+)
 chats = st.builds(
     Chat,
     id=ids,
     name=text,
     image=text,
     unread_messages=st.none() | st.integers(min_value=0, max_value=999),
-    contact=st.none() | st.builds(m.ChatContact, original_id=st.none() | ids, full_name=text, extra=extra),
+    contact=st.none()
+    | st.builds(m.ChatContact, original_id=st.none() | ids, full_name=text, extra=extra),
     gates=st.lists(gates, max_size=3).map(tuple),
     created_at=stamps,
     updated_at=stamps,
@@ -379,8 +419,17 @@ chats = st.builds(
 )
 contents = st.one_of(
     st.builds(m.TextContent, content=text),
-    st.builds(m.PictureContent, url=text, caption=text, buttons=st.lists(st.builds(m.Button, text=st.text(max_size=5)), max_size=2).map(tuple)),
-    st.builds(m.LocationContent, latitude=st.none() | st.floats(-90, 90), longitude=st.none() | st.floats(-180, 180)),
+    st.builds(
+        m.PictureContent,
+        url=text,
+        caption=text,
+        buttons=st.lists(st.builds(m.Button, text=st.text(max_size=5)), max_size=2).map(tuple),
+    ),
+    st.builds(
+        m.LocationContent,
+        latitude=st.none() | st.floats(-90, 90),
+        longitude=st.none() | st.floats(-180, 180),
+    ),
     st.builds(m.ContactContent, name=text, phone_number=text),
     st.builds(m.MediaGroupContent, urls=st.lists(st.text(max_size=5), max_size=3).map(tuple)),
     st.builds(m.TelegramInvoiceContent, title=text, description=text),

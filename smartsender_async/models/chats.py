@@ -67,9 +67,7 @@ class Chat:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
-    response_info: ResponseInfo | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def contact_id(self) -> int | None:

@@ -58,9 +58,7 @@ class Page(Generic[T]):
     cursor: Cursor
     items: tuple[T, ...] = ()
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
-    response_info: ResponseInfo | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)

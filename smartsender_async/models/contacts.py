@@ -60,6 +60,4 @@ class Contact:
     funnels: tuple[Funnel, ...] = ()
     notes: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
-    response_info: ResponseInfo | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)

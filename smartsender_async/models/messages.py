@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import attrs
 
@@ -232,27 +232,27 @@ class UnknownContent(Content):
     type: str = ""  # type: ignore[misc]
 
 
-MessageContent = Union[
-    TextContent,
-    InputContent,
-    PendingTextContent,
-    TransientContent,
-    PictureContent,
-    TelegramCaptionedPictureContent,
-    AnimationContent,
-    FileContent,
-    LinkContent,
-    VideoContent,
-    TelegramVideoNoteContent,
-    AudioContent,
-    VoiceContent,
-    MediaGroupContent,
-    ContactContent,
-    LocationContent,
-    ActionContent,
-    TelegramInvoiceContent,
-    UnknownContent,
-]
+MessageContent = (
+    TextContent
+    | InputContent
+    | PendingTextContent
+    | TransientContent
+    | PictureContent
+    | TelegramCaptionedPictureContent
+    | AnimationContent
+    | FileContent
+    | LinkContent
+    | VideoContent
+    | TelegramVideoNoteContent
+    | AudioContent
+    | VoiceContent
+    | MediaGroupContent
+    | ContactContent
+    | LocationContent
+    | ActionContent
+    | TelegramInvoiceContent
+    | UnknownContent
+)
 """Every class a message's ``content`` can decode to."""
 
 #: The wire tag of each known content type and the class it decodes to.
@@ -311,9 +311,7 @@ class Message:
     created_at: datetime | None = None
     delivered_at: datetime | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
-    response_info: ResponseInfo | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def is_inbound(self) -> bool:

@@ -28,9 +28,7 @@ class Operator:
     id: int
     info: OperatorInfo | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
-    response_info: ResponseInfo | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def full_name(self) -> str | None:

@@ -1,1 +1,1 @@
-"""Resource namespaces: ``client.chats``, ``client.contacts``, ``client.operators``, ``client.gates``."""
+"""Resource namespaces: ``client.chats``, ``.contacts``, ``.operators`` and ``.gates``."""

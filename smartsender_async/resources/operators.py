@@ -17,6 +17,4 @@ class OperatorsResource(Resource):
     async def list(self, page: int = 1, limitation: int = 20) -> Page[Operator]:
         """One page of the project's operators (``GET /operators``)."""
         params = page_params(page, limitation)
-        return await self._client.request(
-            "GET", "/operators", params=params, model=Page[Operator]
-        )
+        return await self._client.request("GET", "/operators", params=params, model=Page[Operator])
