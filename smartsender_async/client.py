@@ -38,6 +38,8 @@ DEFAULT_BASE_URL = "https://api.smartsender.com/v1"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 #: The environment variable read when no ``token`` is passed.
 TOKEN_ENV = "SMARTSENDER_TOKEN"
+#: The environment variable read when no ``base_url`` is passed.
+BASE_URL_ENV = "SMARTSENDER_BASE_URL"
 
 _IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
 _DEFAULT: Any = object()
@@ -60,8 +62,9 @@ class SmartSender:
         token: the project's API token. Defaults to the ``SMARTSENDER_TOKEN`` environment
             variable; with neither, :class:`ConfigurationError` is raised.  The token never
             appears in a repr, an exception or a log record.
-        base_url: the API root, ``https://api.smartsender.com/v1`` unless you point it at an
-            emulator or a proxy.
+        base_url: the API root. Defaults to the ``SMARTSENDER_BASE_URL`` environment
+            variable, else ``https://api.smartsender.com/v1``; point it at an emulator or a
+            proxy when needed.
         timeout: seconds (or an :class:`httpx.Timeout`) for each attempt.
         http_client: an :class:`httpx.AsyncClient` you own and configure (proxies, limits,
             event hooks). It is never closed by this client.
@@ -78,7 +81,7 @@ class SmartSender:
         self,
         token: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -94,6 +97,8 @@ class SmartSender:
             )
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("token must be a non-empty string")
+        if base_url is None:
+            base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
         if http_client is not None and transport is not None:
