@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -26,9 +28,16 @@ from smartsender_async.resources.chats import ChatsResource
 from smartsender_async.resources.contacts import ContactsResource
 from smartsender_async.resources.gates import GatesResource
 from smartsender_async.resources.operators import OperatorsResource
-from smartsender_async.retry import RetryPolicy, send_with_retry
+from smartsender_async.retry import RequestEvent, RetryPolicy, send_with_retry
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "ConfigurationError", "SmartSender"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "ConfigurationError",
+    "EventLoopMismatchError",
+    "SmartSender",
+    "UnclosedClientWarning",
+]
 
 T = TypeVar("T")
 
@@ -47,6 +56,34 @@ _DEFAULT: Any = object()
 
 class ConfigurationError(SmartSenderError, ValueError):
     """The client was configured wrongly (for example, no token anywhere)."""
+
+
+class EventLoopMismatchError(SmartSenderError, RuntimeError):
+    """The client was used from an event loop other than the one it first ran on.
+
+    Connections in its pool belong to that first loop; reusing them from another loop
+    would hang or fail deep inside httpx.  Create one client per event loop (per
+    ``asyncio.run``, per worker process) instead.
+    """
+
+
+class UnclosedClientWarning(ResourceWarning):
+    """A :class:`SmartSender` was garbage-collected without ``aclose()``."""
+
+
+def _current_loop() -> object:
+    """An identity for the running event loop (asyncio loop or trio run)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_root_task()
+    raise RuntimeError("SmartSender must be used inside a running asyncio or trio event loop")
 
 
 class SmartSender:
@@ -75,7 +112,15 @@ class SmartSender:
             limiter object shared with other clients (:class:`InMemoryRateLimiter`,
             :class:`RedisRateLimiter`), or ``None`` for no client-side limit.  The default
             keeps within Smart Sender's 180 requests per minute per token.
+        observer: called with a :class:`RequestEvent` for every attempt, response, retry and
+            rate-limit wait (for metrics); exceptions it raises are logged and ignored.
+
+    A client belongs to the event loop it is first used in; using it from another loop
+    raises :class:`EventLoopMismatchError`.  A client garbage-collected without being
+    closed emits :class:`UnclosedClientWarning`.
     """
+
+    _closed = True  # until __init__ completes, so __del__ of a half-built client is quiet
 
     def __init__(
         self,
@@ -87,6 +132,7 @@ class SmartSender:
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = _DEFAULT,
         rate_limit: RateLimit | RateLimiter | None = _DEFAULT,
+        observer: Callable[[RequestEvent], None] | None = None,
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
@@ -129,6 +175,8 @@ class SmartSender:
             self._http = http_client
             self._owns_http = False
             self._request_headers = headers
+        self._observer = observer
+        self._loop: object | None = None
         self._closed = False
 
         self.chats = ChatsResource(self)
@@ -174,6 +222,17 @@ class SmartSender:
             await self._http.aclose()
         if self._owns_limiter and self._limiter is not None:
             await self._limiter.aclose()
+
+    def __del__(self) -> None:
+        if not self._closed and self._owns_http:
+            warnings.warn(
+                "SmartSender client was garbage-collected without being closed; use "
+                "'async with SmartSender(...) as client:' or 'await client.aclose()' "
+                "(one client per application or worker, not per request)",
+                UnclosedClientWarning,
+                stacklevel=2,
+                source=self,
+            )
 
     async def __aenter__(self) -> SmartSender:
         return self
@@ -273,6 +332,15 @@ class SmartSender:
     ) -> tuple[httpx.Response, ResponseInfo]:
         if self._closed:
             raise SmartSenderError("this SmartSender client is closed; create a new one")
+        loop = _current_loop()
+        if loop is not self._loop:
+            if self._loop is not None:
+                raise EventLoopMismatchError(
+                    "this SmartSender client was first used in another event loop and cannot "
+                    "be shared across loops; create one client per event loop (for example "
+                    "inside each asyncio.run(), or once per worker process)"
+                )
+            self._loop = loop
         http = self._http
         request = http.build_request(
             method,
@@ -291,6 +359,7 @@ class SmartSender:
             policy=self._retry,
             limiter=self._limiter,
             key=self._limiter_key,
+            observer=self._observer,
         )
         response = result.response
         if response.status_code >= 400:

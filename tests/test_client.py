@@ -9,6 +9,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -74,7 +75,17 @@ def body(request: httpx.Request) -> Any:
 
 def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMARTSENDER_TOKEN", "from-env")
-    SmartSender()
+    monkeypatch.setenv("SMARTSENDER_BASE_URL", "http://127.0.0.1:1/v1")
+    client = SmartSender(rate_limit=None)
+    assert client.base_url == "http://127.0.0.1:1/v1"
+    anyio.run(client.aclose)
+
+
+def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SMARTSENDER_BASE_URL", raising=False)
+    client = SmartSender(TOKEN)
+    assert client.base_url == "https://api.smartsender.com/v1"
+    anyio.run(client.aclose)
 
 
 def test_missing_token_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
