@@ -1,0 +1,663 @@
+"""Routes, request parsing, validation and rendering: the emulated API surface.
+
+Framework-free: :meth:`Api.route` maps ``(method, path)`` to a handler and the route
+template used for counting; a handler takes the parsed request and returns
+``(status, JSON-able body)`` or raises :class:`HTTPError`.  Error bodies follow reference
+§3: ``{"error": {"code": <status>, "message": ..., "description"?: {field: [msg]}}}``.
+
+Query strings are parsed like PHP/Laravel: ``selector[name]=private`` becomes
+``{"selector": {"name": "private"}}``, ``ids[]=1&ids[]=2`` a list, the last duplicate
+wins, and an empty value counts as absent (Laravel's ``ConvertEmptyStringsToNull``).
+Bodies are JSON (form-encoded bodies are accepted too); body keys override query keys,
+as Laravel's ``$request->input()`` merges them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+from smartsender_async.testing._data import (
+    EDITABLE_CAPTION,
+    EDITABLE_CONTENT,
+    PROJECT_NAME,
+    Store,
+)
+
+__all__ = ["MAX_LIMITATION", "Api", "HTTPError", "Request", "parse_query"]
+
+#: The largest page size the API accepts (reference §0).
+MAX_LIMITATION = 20
+#: Page size when ``limitation`` is absent [UNK on the real API].
+DEFAULT_LIMITATION = 20
+
+SEND_TYPES = (
+    "text",
+    "picture",
+    "file",
+    "video",
+    "audio",
+    "voice",
+    "animation",
+    "location",
+    "contact",
+)
+_MEDIA_TYPES = frozenset({"picture", "file", "video", "audio", "voice", "animation"})
+_INT = re.compile(r"^[+-]?\d+$")
+_BRACKETS = re.compile(r"\[([^\]]*)\]")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_TRUE = ("1", "true", 1, True)
+_FALSE = ("0", "false", 0, False)
+
+
+class HTTPError(Exception):
+    """An error response: ``status`` and the body ``{"error": {"code", "message", ...}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        description: Mapping[str, list[str]] | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.description = description
+        self.headers = tuple(headers)
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.status, "message": self.message}
+        if self.description:
+            error["description"] = dict(self.description)
+        return {"error": error}
+
+
+def not_found() -> HTTPError:
+    return HTTPError(404, "Not found")
+
+
+def invalid(description: Mapping[str, list[str]]) -> HTTPError:
+    return HTTPError(422, "The given data was invalid.", description=description)
+
+
+def parse_query(raw: str) -> dict[str, Any]:
+    """Parse a query string or form body the way PHP does (see the module docstring)."""
+    out: dict[str, Any] = {}
+    if not raw:
+        return out
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        if "[" not in key:
+            out[key] = value
+            continue
+        base, _, rest = key.partition("[")
+        parts = _BRACKETS.findall("[" + rest)
+        if not base or not parts:
+            out[key] = value
+            continue
+        node: Any = out
+        name: str = base
+        for part in parts:
+            child = node.get(name) if isinstance(node, dict) else None
+            if part == "":
+                if not isinstance(child, list):
+                    child = []
+                    _put(node, name, child)
+                node, name = child, ""
+                continue
+            if not isinstance(child, dict):
+                child = {}
+                _put(node, name, child)
+            node, name = child, part
+        _put(node, name, value)
+    return out
+
+
+def _put(node: Any, name: str, value: Any) -> None:
+    if isinstance(node, list):
+        node.append(value)
+    else:
+        node[name] = value
+
+
+class Request:
+    """One request as the handlers see it: path arguments, query and lazily parsed body."""
+
+    __slots__ = ("_body", "_input", "args", "content_type", "query", "raw_body")
+
+    def __init__(self, args: tuple[str, ...], query: str, content_type: str, body: bytes) -> None:
+        self.args = args
+        self.query = parse_query(query) if query else {}
+        self.content_type = content_type
+        self.raw_body = body
+        self._body: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        """Query merged with the JSON (or form) body, body keys winning."""
+        if self._body is None:
+            data: Any = {}
+            raw = self.raw_body
+            if raw.strip():
+                if "application/x-www-form-urlencoded" in self.content_type:
+                    data = parse_query(raw.decode("utf-8", "replace"))
+                else:
+                    try:
+                        data = json.loads(raw)
+                    except ValueError:
+                        raise HTTPError(400, "Malformed JSON body") from None
+                if not isinstance(data, dict):
+                    raise invalid({"body": ["The request body must be a JSON object."]})
+            merged = dict(self.query)
+            merged.update(data)
+            self._body = merged
+        return self._body
+
+
+Handler = Callable[[Request], tuple[int, Any]]
+
+
+def _id_arg(value: str) -> int:
+    """A path id: digits only, anything else is a 404 (Laravel model binding)."""
+    if not value.isdigit():
+        raise not_found()
+    return int(value)
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT.match(value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, str):
+        value = value.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return None
+
+
+class _Errors:
+    """Collects per-field messages in Laravel's wording."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.fields.setdefault(field, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            raise invalid(self.fields)
+
+    def integer(
+        self,
+        data: Mapping[str, Any],
+        field: str,
+        *,
+        required: bool = False,
+        minimum: int | None = None,
+    ) -> int | None:
+        value = data.get(field)
+        if _absent(value):
+            if required:
+                self.add(field, f"The {field} field is required.")
+            return None
+        number = _as_int(value)
+        if number is None:
+            self.add(field, f"The {field} field must be an integer.")
+            return None
+        if minimum is not None and number < minimum:
+            self.add(field, f"The {field} field must be at least {minimum}.")
+            return None
+        return number
+
+    def string(self, data: Mapping[str, Any], field: str, *, required: bool = False) -> str | None:
+        value = data.get(field)
+        if _absent(value):
+            if required:
+                self.add(field, f"The {field} field is required.")
+            return None
+        if not isinstance(value, str):
+            self.add(field, f"The {field} field must be a string.")
+            return None
+        return value
+
+    def choice(
+        self, data: Mapping[str, Any], field: str, choices: Sequence[str], *, required: bool = False
+    ) -> str | None:
+        value = data.get(field)
+        if _absent(value):
+            if required:
+                self.add(field, f"The {field} field is required.")
+            return None
+        if value not in choices:
+            self.add(field, f"The selected {field} is invalid.")
+            return None
+        return str(value)
+
+    def boolean(
+        self, data: Mapping[str, Any], field: str, *, required: bool = False
+    ) -> bool | None:
+        value = data.get(field)
+        if _absent(value):
+            if required:
+                self.add(field, f"The {field} field is required.")
+            return None
+        result = _as_bool(value)
+        if result is None:
+            self.add(field, f"The {field} field must be true or false.")
+        return result
+
+    def number(self, data: Mapping[str, Any], field: str, low: float, high: float) -> float | None:
+        value = data.get(field)
+        if _absent(value):
+            self.add(field, f"The {field} field is required.")
+            return None
+        number = _as_number(value)
+        if number is None:
+            self.add(field, f"The {field} field must be a number.")
+            return None
+        if not low <= number <= high:
+            self.add(field, f"The {field} field must be between {low:g} and {high:g}.")
+            return None
+        return number
+
+
+def _paging(query: Mapping[str, Any]) -> tuple[int, int]:
+    errors = _Errors()
+    page = errors.integer(query, "page", minimum=1)
+    limitation = errors.integer(query, "limitation", minimum=1)
+    errors.raise_if_any()
+    if limitation is not None and limitation > MAX_LIMITATION:
+        raise HTTPError(422, "Maximum available limitation reached")
+    return page or 1, limitation or DEFAULT_LIMITATION
+
+
+def _envelope(page: int, limitation: int, total: int, collection: list[Any]) -> dict[str, Any]:
+    # An empty list still has one (empty) page, as Laravel's paginator reports it.
+    pages = max(1, -(-total // limitation))
+    return {"cursor": {"page": page, "pages": pages}, "collection": collection}
+
+
+def _rows(rows: Sequence[int], page: int, limitation: int) -> Sequence[int]:
+    start = (page - 1) * limitation
+    return rows[start : start + limitation]
+
+
+_OK = {"state": True}
+
+
+class Api:
+    """The routes.  ``now`` returns the emulator's current time in Unix seconds."""
+
+    def __init__(self, store: Store, now: Callable[[], int]) -> None:
+        self.store = store
+        self.now = now
+        # (method, template) pairs; a template segment in braces is a path argument.
+        table: list[tuple[str, str, Handler]] = [
+            ("GET", "/chats", self.list_chats),
+            ("GET", "/chats/{chatId}", self.get_chat),
+            ("PUT", "/chats/{chatId}/read", self.read_chat),
+            ("PUT", "/chats/{chatId}/close", self.close_chat),
+            ("POST", "/chats/{chatId}/forward/{operatorId}", self.forward_chat),
+            ("GET", "/chats/{chatId}/messages", self.chat_messages),
+            ("GET", "/contacts", self.list_contacts),
+            ("GET", "/contacts/search", self.search_contacts),
+            ("GET", "/contacts/{contactId}", self.get_contact),
+            ("GET", "/contacts/{contactId}/info", self.get_contact_info),
+            ("GET", "/contacts/{contactId}/chat", self.contact_chat),
+            ("GET", "/contacts/{contactId}/gates", self.contact_gates),
+            ("GET", "/contacts/{contactId}/messages", self.contact_messages),
+            ("POST", "/contacts/{contactId}/send", self.send),
+            ("GET", "/operators", self.list_operators),
+            ("PUT", "/operators/{operatorId}/involve", self.involve_operator),
+            ("PUT", "/gates/{gateId}/messages", self.edit_message),
+            ("DELETE", "/gates/{gateId}/messages", self.delete_messages),
+            ("GET", "/me", self.me),
+        ]
+        # Routes by segment count; literal segments beat arguments ("contacts/search").
+        self._routes: dict[
+            int, list[tuple[tuple[str | None, ...], dict[str, tuple[str, Handler]]]]
+        ] = {}
+        for method, template, handler in table:
+            segments = tuple(
+                None if s.startswith("{") else s for s in template.strip("/").split("/")
+            )
+            bucket = self._routes.setdefault(len(segments), [])
+            for known, methods in bucket:
+                if known == segments:
+                    methods[method] = (f"{method} {template}", handler)
+                    break
+            else:
+                bucket.append((segments, {method: (f"{method} {template}", handler)}))
+        for bucket in self._routes.values():
+            bucket.sort(key=lambda row: [s is None for s in row[0]])
+        self.templates = tuple(f"{m} {t}" for m, t, _ in table)
+
+    def route(self, method: str, path: str) -> tuple[str, Handler | HTTPError, tuple[str, ...]]:
+        """``(route key, handler or the routing error, path arguments)`` for a request.
+
+        Paths may carry the ``/v1`` prefix or not.  Unknown paths give 404 and known paths
+        with another method 405, both keyed ``"<METHOD> <unmatched>"``.
+        """
+        if path.startswith("/v1/"):
+            path = path[3:]
+        elif path == "/v1":
+            path = "/"
+        segments = path.strip("/").split("/")
+        for known, methods in self._routes.get(len(segments), ()):
+            args = []
+            for want, got in zip(known, segments, strict=True):
+                if want is None:
+                    args.append(got)
+                elif want != got:
+                    break
+            else:
+                hit = methods.get(method)
+                if hit is None:
+                    allow = ", ".join(sorted(methods))
+                    return (
+                        f"{method} <unmatched>",
+                        HTTPError(405, "Method not allowed", headers=[("allow", allow)]),
+                        (),
+                    )
+                return hit[0], hit[1], tuple(args)
+        return f"{method} <unmatched>", not_found(), ()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _chat(self, value: str) -> int:
+        i = self.store.chat_index(_id_arg(value))
+        if i is None:
+            raise not_found()
+        return i
+
+    def _contact(self, value: str) -> int:
+        i = self.store.contact_index(_id_arg(value))
+        if i is None:
+            raise not_found()
+        return i
+
+    def _messages(self, req: Request, i: int) -> tuple[int, Any]:
+        page, limitation = _paging(req.query)
+        errors = _Errors()
+        activities = errors.boolean(req.query, "activities")
+        errors.raise_if_any()
+        timeline = self.store.timeline(i, bool(activities))
+        total = len(timeline)
+        # Newest first: page 1 is the end of the oldest-first timeline.
+        stop = total - (page - 1) * limitation
+        ids = timeline[max(stop - limitation, 0) : max(stop, 0)] if stop > 0 else ()
+        message = self.store.message
+        collection = [message(mid) for mid in reversed(ids)]
+        return 200, _envelope(page, limitation, total, collection)
+
+    # ------------------------------------------------------------------ chats
+
+    def list_chats(self, req: Request) -> tuple[int, Any]:
+        store = self.store
+        q = req.query
+        page, limitation = _paging(q)
+        errors = _Errors()
+        state = errors.choice(q, "state", ("open", "closed"))
+        term = errors.string(q, "term")
+        selector = q.get("selector")
+        name: str | None = None
+        operator_id: int | None = None
+        if not _absent(selector):
+            if not isinstance(selector, dict):
+                errors.add("selector", "The selector field must be an array.")
+            else:
+                name = errors.choice(selector, "name", ("none", "private", "unread"))
+                if name == "private":
+                    raw = selector.get("operatorId")
+                    if _absent(raw):
+                        errors.add(
+                            "selector.operatorId",
+                            "The selector.operatorId field is required"
+                            " when selector.name is private.",
+                        )
+                    else:
+                        operator_id = _as_int(raw)
+                        if operator_id is None:
+                            errors.add(
+                                "selector.operatorId",
+                                "The selector.operatorId field must be an integer.",
+                            )
+                        elif not store.has_operator(operator_id):
+                            errors.add(
+                                "selector.operatorId",
+                                "The selected selector.operatorId is invalid.",
+                            )
+        errors.raise_if_any()
+        if name == "none":
+            name = None
+        if state is None and name is None and not term:
+            total = store.n
+            rows: Sequence[int] = store.order_slice((page - 1) * limitation, limitation)
+        else:
+            matches = store.filtered(state=state, selector=name, operator_id=operator_id, term=term)
+            total = len(matches)
+            rows = _rows(matches, page, limitation)
+        render = store.render_chat
+        return 200, _envelope(page, limitation, total, [render(i) for i in rows])
+
+    def get_chat(self, req: Request) -> tuple[int, Any]:
+        return 200, self.store.render_chat(self._chat(req.args[0]))
+
+    def read_chat(self, req: Request) -> tuple[int, Any]:
+        self.store.mark_read(self._chat(req.args[0]))
+        return 200, _OK
+
+    def close_chat(self, req: Request) -> tuple[int, Any]:
+        self.store.close(self._chat(req.args[0]))
+        return 200, _OK
+
+    def forward_chat(self, req: Request) -> tuple[int, Any]:
+        i = self._chat(req.args[0])
+        operator_id = _id_arg(req.args[1])
+        if not self.store.has_operator(operator_id):
+            raise not_found()
+        errors = _Errors()
+        errors.string(req.body(), "text")
+        errors.raise_if_any()
+        self.store.assign(i, operator_id)
+        return 200, _OK
+
+    def chat_messages(self, req: Request) -> tuple[int, Any]:
+        return self._messages(req, self._chat(req.args[0]))
+
+    # ------------------------------------------------------------------ contacts
+
+    def list_contacts(self, req: Request) -> tuple[int, Any]:
+        page, limitation = _paging(req.query)
+        store = self.store
+        rows = range(store.n)[(page - 1) * limitation : page * limitation]
+        return 200, _envelope(page, limitation, store.n, [store.render_contact(i) for i in rows])
+
+    def search_contacts(self, req: Request) -> tuple[int, Any]:
+        page, limitation = _paging(req.query)
+        errors = _Errors()
+        term = errors.string(req.query, "term", required=True)
+        errors.raise_if_any()
+        assert term is not None
+        matches = self.store.search_contacts(term)
+        rows = _rows(matches, page, limitation)
+        return 200, _envelope(
+            page, limitation, len(matches), [self.store.render_contact(i) for i in rows]
+        )
+
+    def get_contact(self, req: Request) -> tuple[int, Any]:
+        return 200, self.store.render_contact(self._contact(req.args[0]))
+
+    def get_contact_info(self, req: Request) -> tuple[int, Any]:
+        return 200, self.store.render_contact_info(self._contact(req.args[0]))
+
+    def contact_chat(self, req: Request) -> tuple[int, Any]:
+        # One chat per contact, with the same index.
+        return 200, self.store.render_chat(self._contact(req.args[0]))
+
+    def contact_gates(self, req: Request) -> tuple[int, Any]:
+        i = self._contact(req.args[0])
+        page, limitation = _paging(req.query)
+        gates = self.store.gates(i)
+        rows = gates[(page - 1) * limitation : page * limitation]
+        return 200, _envelope(
+            page, limitation, len(gates), [self.store.render_gate(g) for g in rows]
+        )
+
+    def contact_messages(self, req: Request) -> tuple[int, Any]:
+        return self._messages(req, self._contact(req.args[0]))
+
+    def send(self, req: Request) -> tuple[int, Any]:
+        i = self._contact(req.args[0])
+        body = req.body()
+        errors = _Errors()
+        kind = errors.choice(body, "type", SEND_TYPES, required=True)
+        errors.integer(body, "watermark")
+        params: dict[str, Any] = {}
+        if kind == "text":
+            content = errors.string(body, "content", required=True)
+            params = {"content": content}
+        elif kind in _MEDIA_TYPES:
+            media = errors.string(body, "media", required=True)
+            if media is not None and not _URL.match(media):
+                errors.add("media", "The media field must be a valid URL.")
+            params = {"url": media}
+        elif kind == "location":
+            title = errors.string(body, "title", required=True)
+            latitude = errors.number(body, "latitude", -90, 90)
+            longitude = errors.number(body, "longitude", -180, 180)
+            params = {"title": title, "latitude": latitude, "longitude": longitude}
+        elif kind == "contact":
+            full_name = errors.string(body, "fullName", required=True)
+            phone = errors.string(body, "phoneNumber", required=True)
+            params = {"name": full_name, "phoneNumber": phone}
+        errors.raise_if_any()
+        assert kind is not None
+        store = self.store
+        message = store.add_message(
+            i,
+            content={"type": kind, "resource": {"parameters": params}},
+            sender={"type": "bot", "fullName": PROJECT_NAME, "image": "/img/bot.png"},
+            gate=store.send_gate(i),
+            now=self.now(),
+            inbound=False,
+        )
+        return 200, message
+
+    # ------------------------------------------------------------------ operators, gates, me
+
+    def list_operators(self, req: Request) -> tuple[int, Any]:
+        page, limitation = _paging(req.query)
+        ids = self.store.operator_ids
+        rows = ids[(page - 1) * limitation : page * limitation]
+        return 200, _envelope(
+            page, limitation, len(ids), [self.store.render_operator(o) for o in rows]
+        )
+
+    def involve_operator(self, req: Request) -> tuple[int, Any]:
+        operator_id = _id_arg(req.args[0])
+        if not self.store.has_operator(operator_id):
+            raise not_found()
+        errors = _Errors()
+        state = errors.boolean(req.body(), "state", required=True)
+        errors.raise_if_any()
+        assert state is not None
+        self.store.operator_involved[operator_id] = state
+        return 200, _OK
+
+    def _gate(self, value: str) -> int:
+        gate_id = _id_arg(value)
+        if self.store.gate_location(gate_id) is None:
+            raise not_found()
+        return gate_id
+
+    def _message_on_gate(self, gate_id: int, message_id: int) -> dict[str, Any]:
+        message = self.store.message(message_id)
+        if message is None or message["gate"]["id"] != gate_id:
+            raise not_found()
+        return message
+
+    def edit_message(self, req: Request) -> tuple[int, Any]:
+        gate_id = self._gate(req.args[0])
+        body = req.body()
+        errors = _Errors()
+        text = errors.string(body, "text", required=True)
+        message_id = errors.integer(body, "messageId", required=True)
+        errors.raise_if_any()
+        assert text is not None and message_id is not None
+        message = self._message_on_gate(gate_id, message_id)
+        content = message["content"]
+        kind = content["type"]
+        if kind in EDITABLE_CONTENT:
+            key = "content"
+        elif kind in EDITABLE_CAPTION:
+            key = "caption"
+        else:
+            raise invalid({"messageId": [f"A {kind} message cannot be edited."]})
+        resource = dict(content["resource"])
+        resource["parameters"] = {**resource["parameters"], key: text}
+        self.store.edit_message(message_id, {"type": kind, "resource": resource}, self.now())
+        return 200, _OK
+
+    def delete_messages(self, req: Request) -> tuple[int, Any]:
+        gate_id = self._gate(req.args[0])
+        raw = req.body().get("messageIds")
+        errors = _Errors()
+        ids: list[int] = []
+        if _absent(raw) or raw == []:
+            errors.add("messageIds", "The messageIds field is required.")
+        elif not isinstance(raw, list):
+            errors.add("messageIds", "The messageIds field must be an array.")
+        else:
+            for n, value in enumerate(raw):
+                number = _as_int(value)
+                if number is None:
+                    errors.add(f"messageIds.{n}", f"The messageIds.{n} field must be an integer.")
+                else:
+                    ids.append(number)
+        errors.raise_if_any()
+        for message_id in ids:  # all or nothing
+            self._message_on_gate(gate_id, message_id)
+        self.store.delete_messages(ids)
+        return 200, _OK
+
+    def me(self, req: Request) -> tuple[int, Any]:
+        return 200, {
+            "id": 501,
+            "name": PROJECT_NAME,
+            "photo": "https://messenger.smartsender.com/storage/projects/501/logo.png",
+        }
