@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from smartsender_async.testing._data import (
+    BOT_SENDER,
     EDITABLE_CAPTION,
     EDITABLE_CONTENT,
     PROJECT_NAME,
@@ -571,7 +572,7 @@ class Api:
         message = store.add_message(
             i,
             content={"type": kind, "resource": {"parameters": params}},
-            sender={"type": "bot", "fullName": PROJECT_NAME, "image": "/img/bot.png"},
+            sender=BOT_SENDER,
             gate=store.send_gate(i),
             now=self.now(),
             inbound=False,

@@ -53,6 +53,16 @@ _NEW_ID_GAP = 1_000
 #: The channel of each gate slot ``0..3`` and the bot/page name shown for it.
 CHANNELS: tuple[str, ...] = ("telegram", "viber", "instagram", "facebook")
 _CHANNEL_NAMES = ("shop_helper_bot", "Shop Helper", "shop.helper", "Shop Helper Page")
+# Shared by every rendered gate: only ever serialised, never mutated.
+_CHANNEL_DICTS = tuple(
+    {"type": t, "name": n} for t, n in zip(CHANNELS, _CHANNEL_NAMES, strict=True)
+)
+# Gate layouts by 5 hash bits: how many gates (1-4, mostly 1-3) and the first channel.
+_GATE_LAYOUTS = tuple(
+    tuple((start + j) & 3 for j in range(count))
+    for count in (1, 1, 2, 2, 2, 3, 3, 4)
+    for start in range(4)
+)
 
 #: Every ``content.type`` of reference §2.4; generated histories cycle through all of them.
 CONTENT_TYPES: tuple[str, ...] = (
@@ -98,6 +108,13 @@ EDITABLE_CONTENT = frozenset({"text", "input", "pendingText"})
 EDITABLE_CAPTION = frozenset({"picture", "telegramCaptionedPicture", "animation", "video"})
 
 PROJECT_NAME = "Emulated Shop"
+#: ``sender`` of messages sent through the API (a project token is not a person).
+BOT_SENDER: dict[str, Any] = {"type": "bot", "fullName": PROJECT_NAME, "image": "/img/bot.png"}
+_SYSTEM_SENDER: dict[str, Any] = {
+    "type": "system",
+    "fullName": "Smart Sender",
+    "image": "/img/system.png",
+}
 _STORAGE = "https://messenger.smartsender.com/storage/projects/501"
 
 _FIRST = (
@@ -155,16 +172,32 @@ def _day(days: int) -> str:
     return dt.date.fromordinal(_UNIX_ORDINAL + days).isoformat()
 
 
+_CLOCK_TIMES: list[str | None] = [None] * 86400
+
+
 def iso(ts: int) -> str:
     """Unix seconds as the API's RFC 3339 UTC form, e.g. ``2026-03-18T16:40:12.000000Z``."""
     days, secs = divmod(ts, 86400)
-    hours, rest = divmod(secs, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.000000Z"
+    clock = _CLOCK_TIMES[secs]
+    if clock is None:
+        hours, rest = divmod(secs, 3600)
+        minutes, seconds = divmod(rest, 60)
+        clock = _CLOCK_TIMES[secs] = f"T{hours:02d}:{minutes:02d}:{seconds:02d}.000000Z"
+    return _day(days) + clock
 
 
 def _params(kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, "resource": {"parameters": parameters}}
+
+
+#: How many chats' static parts are cached (about 0.5 kB each).
+_STATIC_CACHE = 50_000
+
+
+# A chat's never-changing parts: (name, image, gates, createdAt, offset in _CYCLE).  A
+# plain tuple of atoms, so the garbage collector stops tracking cached entries (it never
+# untracks NamedTuples): a cache of tracked objects made every full collection crawl it.
+_ChatStatic = tuple[str, str, tuple[tuple[int, int, bool], ...], str, int]
 
 
 class Store:
@@ -193,6 +226,10 @@ class Store:
             range(OPERATOR_ID_BASE, OPERATOR_ID_BASE + operators)
         )
         self.operator_involved: dict[int, bool] = dict.fromkeys(self.operator_ids, True)
+        self._operator_senders = [
+            {"type": "operator", "fullName": self.operator_name(o), "image": "/img/operator.png"}
+            for o in self.operator_ids
+        ]
         # Per-chat mutable columns, filled from one seeded stream in index order.
         rng = random.Random(seed)
         self.created = array("q", bytes(8 * chats))
@@ -237,6 +274,7 @@ class Store:
         #: Incremented by every chat-level change; keys the filtered-listing cache.
         self.version = 0
         self._filter_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+        self._statics: dict[int, _ChatStatic] = {}
         self._names_lc: list[str] | None = None
         self._contacts_lc: list[str] | None = None
         # Messages.
@@ -281,29 +319,33 @@ class Store:
 
     # ------------------------------------------------------------------ derived attributes
 
+    # One 64-bit hash per chat decides its name (bits 0-34), gate layout (35-39), which
+    # gates are subscribed (40-55) and where its history enters the type cycle (56-63).
+
+    def _chat_hash(self, i: int) -> int:
+        return _h(self._sk, i, 10)
+
     def name(self, i: int) -> str:
-        h = _h(self._sk, i, 10)
-        first = _FIRST[h % len(_FIRST)]
-        last = _LAST[(h >> 16) % len(_LAST)]
+        h = self._chat_hash(i)
+        first = _FIRST[(h & 0xFFFF) % len(_FIRST)]
+        last = _LAST[((h >> 16) & 0xFFFF) % len(_LAST)]
         if (h >> 32) & 7 == 0:
             return f"{first} {last[0]}."
         return f"{first} {last}"
 
     def image(self, i: int) -> str:
-        return f"{_STORAGE}/avatars/{_h(self._sk, i, 11) & 0xFFFFFFFF:08x}.jpg"
+        h = self._chat_hash(i)
+        return f"{_STORAGE}/avatars/{(h ^ (h >> 29)) & 0xFFFFFFFF:08x}.jpg"
 
     def gates(self, i: int) -> list[tuple[int, int, bool]]:
         """The chat's gates as ``(gate id, channel, subscribed)``, 1 to 4 of them."""
-        h = _h(self._sk, i, 12)
-        count = (1, 1, 2, 2, 2, 3, 3, 4)[h & 7]
-        start = (h >> 3) & 3
+        h = self._chat_hash(i)
         base = GATE_ID_BASE + 4 * i
-        out = []
-        for j in range(count):
-            channel = (start + j) & 3
-            subscribed = (h >> (8 + 4 * j)) & 15 != 0  # 15 in 16 gates are subscribed
-            out.append((base + channel, channel, subscribed))
-        return out
+        sub = h >> 40
+        return [
+            (base + channel, channel, (sub >> (4 * j)) & 15 != 0)  # 15 in 16 are subscribed
+            for j, channel in enumerate(_GATE_LAYOUTS[(h >> 35) & 31])
+        ]
 
     def send_gate(self, i: int) -> tuple[int, int, bool]:
         """The gate a send uses: the chat's first subscribed gate, else its first gate."""
@@ -315,23 +357,40 @@ class Store:
 
     @staticmethod
     def render_gate(gate: tuple[int, int, bool]) -> dict[str, Any]:
-        gate_id, channel, subscribed = gate
-        return {
-            "id": gate_id,
-            "subscribed": subscribed,
-            "channel": {"type": CHANNELS[channel], "name": _CHANNEL_NAMES[channel]},
-        }
+        return {"id": gate[0], "subscribed": gate[2], "channel": _CHANNEL_DICTS[gate[1]]}
+
+    def _static(self, i: int) -> _ChatStatic:
+        """The never-changing parts of chat ``i``, from a bounded cache."""
+        static = self._statics.get(i)
+        if static is None:
+            if len(self._statics) >= _STATIC_CACHE:
+                self._statics.clear()
+            static = self._statics[i] = (
+                self.name(i),
+                self.image(i),
+                tuple(self.gates(i)),
+                iso(self.created[i]),
+                (self._chat_hash(i) >> 56) % len(_CYCLE),
+            )
+        return static
+
+    def contact_sender(self, i: int) -> dict[str, Any]:
+        """``sender`` of messages written by chat ``i``'s contact."""
+        name, image, _, _, _ = self._static(i)
+        return {"type": "contact", "fullName": name, "image": image}
 
     def render_chat(self, i: int) -> dict[str, Any]:
-        name = self.name(i)
+        name, image, gates, created_at, _ = self._static(i)
         return {
             "id": CHAT_ID_BASE + i,
             "name": name,
-            "image": self.image(i),
+            "image": image,
             "unreadMessages": self.unread[i],
             "contact": {"originalId": CONTACT_ID_BASE + i, "fullName": name},
-            "gates": [self.render_gate(g) for g in self.gates(i)],
-            "createdAt": iso(self.created[i]),
+            "gates": [
+                {"id": g, "subscribed": sub, "channel": _CHANNEL_DICTS[ch]} for g, ch, sub in gates
+            ],
+            "createdAt": created_at,
             "updatedAt": iso(self.updated[i]),
         }
 
@@ -529,9 +588,6 @@ class Store:
 
     # ------------------------------------------------------------------ messages
 
-    def _offset(self, i: int) -> int:
-        return _h(self._sk, i, 16) % len(_CYCLE)
-
     def timeline(self, i: int, activities: bool) -> Sequence[int]:
         """The chat's message ids, oldest first; without ``action`` messages unless
         ``activities``."""
@@ -542,7 +598,7 @@ class Store:
         cached = self._timelines.get(key)
         if cached is not None:
             return cached
-        off = self._offset(i)
+        off = self._static(i)[4]
         cycle = len(_CYCLE)
         if activities:
             ids = array("q", range(base, base + self.m))
@@ -592,28 +648,23 @@ class Store:
 
     def _sender(self, kind: str, i: int, op_j: int) -> dict[str, Any]:
         if kind == "contact":
-            return {"type": "contact", "fullName": self.name(i), "image": self.image(i)}
+            return self.contact_sender(i)
         if kind == "operator":
-            op = self.operator_ids[op_j % len(self.operator_ids)]
-            return {
-                "type": "operator",
-                "fullName": self.operator_name(op),
-                "image": "/img/operator.png",
-            }
+            return self._operator_senders[op_j % len(self._operator_senders)]
         if kind == "system":
-            return {"type": "system", "fullName": "Smart Sender", "image": "/img/system.png"}
-        return {"type": "bot", "fullName": PROJECT_NAME, "image": "/img/bot.png"}
+            return _SYSTEM_SENDER
+        return BOT_SENDER
 
     def _generate(self, i: int, k: int) -> dict[str, Any]:
         h = _h(self._sk ^ 0x3E55A6E, i, k)
-        kind = _CYCLE[(k + self._offset(i)) % len(_CYCLE)]
+        _, _, gates, _, offset = self._static(i)
+        kind = _CYCLE[(k + offset) % len(_CYCLE)]
         m = self.m
         start = self.created[i] + 60
         t = start + (self.history_end[i] - start) * k // max(m - 1, 1)
-        gates = self.gates(i)
-        gate = gates[(h >> 8) % len(gates)]
+        g = (h >> 8) % len(gates)
         if kind in _TELEGRAM_ONLY:
-            gate = next((g for g in gates if g[1] == 0), gate)
+            g = next((n for n, gate in enumerate(gates) if gate[1] == 0), g)
         if kind == "action":
             sender = "system"
         elif kind in _ALWAYS_CONTACT:
@@ -623,9 +674,9 @@ class Store:
         else:
             r = h % 20
             sender = "contact" if r < 11 else "operator" if r < 17 else "bot"
-        content = self._content(kind, h, i, gate[0], t, sender == "contact")
-        internal = sender == "operator" and kind == "text" and (h >> 40) % 10 == 0
         inbound = sender == "contact"
+        content = self._content(kind, h, i, gates[g][0], t, inbound)
+        internal = sender == "operator" and kind == "text" and (h >> 40) % 10 == 0
         seen = (h >> 44) & 3 != 0
         return {
             "id": MESSAGE_ID_BASE + i * m + k,
@@ -633,7 +684,7 @@ class Store:
             "internal": internal,
             "state": {},
             "sender": self._sender(sender, i, h >> 48),
-            "gate": self.render_gate(gate),
+            "gate": self.render_gate(gates[g]),
             "editedAt": None,
             "seenAt": iso(min(t + 30 + (h >> 50) % 600, self.epoch)) if seen else None,
             "createdAt": iso(t),

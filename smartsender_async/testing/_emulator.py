@@ -359,7 +359,7 @@ class Emulator:
         return store.add_message(
             i,
             content={"type": "text", "resource": {"parameters": {"content": text}}},
-            sender={"type": "contact", "fullName": store.name(i), "image": store.image(i)},
+            sender=store.contact_sender(i),
             gate=store.send_gate(i),
             now=ts,
             inbound=True,
