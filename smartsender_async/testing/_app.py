@@ -256,15 +256,22 @@ class _Errors:
         return value
 
     def choice(
-        self, data: Mapping[str, Any], field: str, choices: Sequence[str], *, required: bool = False
+        self,
+        data: Mapping[str, Any],
+        field: str,
+        choices: Sequence[str],
+        *,
+        required: bool = False,
+        label: str | None = None,
     ) -> str | None:
+        label = label or field
         value = data.get(field)
         if _absent(value):
             if required:
-                self.add(field, f"The {field} field is required.")
+                self.add(label, f"The {label} field is required.")
             return None
         if value not in choices:
-            self.add(field, f"The selected {field} is invalid.")
+            self.add(label, f"The selected {label} is invalid.")
             return None
         return str(value)
 
@@ -441,7 +448,9 @@ class Api:
             if not isinstance(selector, dict):
                 errors.add("selector", "The selector field must be an array.")
             else:
-                name = errors.choice(selector, "name", ("none", "private", "unread"))
+                name = errors.choice(
+                    selector, "name", ("none", "private", "unread"), label="selector.name"
+                )
                 if name == "private":
                     raw = selector.get("operatorId")
                     if _absent(raw):
