@@ -125,18 +125,22 @@ class IdSet:
         return True
 
     def _merge(self) -> None:
-        # Copy runs of the old array between the new ids, so that no per-id Python object
-        # is made for the (large) base: the peak is two arrays, not a list of ints.
+        # Merge in place, from the back: grow the array by the tail's size, then move
+        # runs of old ids up (memoryview assignment is a memmove) and drop each new id
+        # into the gap. The peak is the grown array alone, with no per-id objects.
+        new = sorted(self._tail)
         base = self._base
-        merged = array("q")
-        start = 0
-        for item in sorted(self._tail):
-            index = bisect_left(base, item, start)
-            merged.extend(base[start:index])
-            merged.append(item)
-            start = index
-        merged.extend(base[start:])
-        self._base = merged
+        unmerged = len(base)  # base[:unmerged] still holds old ids, untouched
+        base.extend(new)  # values are placeholders, overwritten below
+        end = len(base)
+        with memoryview(base) as view:
+            for item in reversed(new):
+                index = bisect_left(base, item, 0, unmerged)
+                run = unmerged - index
+                view[end - run : end] = view[index:unmerged]
+                end -= run + 1
+                view[end] = item
+                unmerged = index
         self._tail = set()
 
     def __len__(self) -> int:
