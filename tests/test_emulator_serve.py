@@ -136,3 +136,14 @@ def test_the_sdk_in_process_under_trio() -> None:
             return len((await client.chats.list(limitation=4)).items)
 
     assert anyio.run(main, backend="trio") == 4
+
+
+async def test_client_is_wired_to_the_emulator() -> None:
+    unlimited = Emulator(chats=3, rate_limit=None)
+    async with unlimited.client() as client:
+        assert client.rate_limiter is None  # nothing to protect, so no real-time pacing
+        assert client.base_url == unlimited.base_url
+        assert len(await client.operators.list()) == 5
+    assert unlimited.stats.by_token == {unlimited.token: 1}
+    async with Emulator(chats=3).client() as client:
+        assert client.rate_limiter is not None  # the emulator enforces 180/60: stay inside it

@@ -410,10 +410,15 @@ class Emulator:
     def client(self, **kwargs: Any) -> SmartSender:
         """A :class:`~smartsender_async.SmartSender` connected to this emulator in-process.
 
-        ``kwargs`` go to ``SmartSender`` (``token`` defaults to :attr:`token`).
+        ``kwargs`` go to ``SmartSender``.  ``token`` defaults to :attr:`token`.  When the
+        emulator has no quota (``rate_limit=None``), ``rate_limit`` defaults to ``None``
+        too: the SDK's client-side limiter paces real time (3 requests/s), which would
+        only slow a test down with nothing to protect.
         """
         from smartsender_async.client import SmartSender
 
+        if self.quota is None:
+            kwargs.setdefault("rate_limit", None)
         kwargs.setdefault("token", self.token)
         kwargs.setdefault("base_url", self.base_url)
         kwargs.setdefault("transport", self.transport())
