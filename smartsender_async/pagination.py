@@ -266,7 +266,7 @@ class _StreamBase:
                     self._in_flight -= 1
                 self.pages_fetched += 1
                 job.result = page
-                if job.terminal(page):
+                if _terminal(job):
                     terminate(job)
 
         try:
@@ -279,6 +279,17 @@ class _StreamBase:
                     previous = started
         finally:
             self._window = None
+
+
+def _terminal(job: _Job) -> bool:
+    """Whether the walk of ``job``'s group ends at its page."""
+    assert isinstance(job.result, Page)
+    try:
+        return job.terminal(job.result)
+    except Exception:
+        # A failing stop/order_key callback. In-order processing meets the same error
+        # and raises it at its position in the stream; here it only ends the walk.
+        return True
 
 
 def _pass_continues(number: int, page: Page[Any]) -> bool:
@@ -427,7 +438,12 @@ class PageStream(_StreamBase, Generic[T]):
                 return
             if job.result is None:  # cancelled after an earlier terminal page
                 return
-            if not self._take(job.page, job.result):
+            try:
+                going_on = self._take(job.page, job.result)
+            except Exception as error:  # from key, stop or order_key: raise it in place
+                self._error = error
+                return
+            if not going_on:
                 return
         self._next_page = numbers[-1] + 1
 
@@ -616,7 +632,12 @@ class FanOutStream(_StreamBase, Generic[P, C]):
                     error = self._error
                     await self.aclose()
                     raise error
-                if self._advance_head():
+                try:
+                    advanced = self._advance_head()
+                except Exception as error:  # from key or stop: raise it in place
+                    self._error = error
+                    continue
+                if advanced:
                     continue
                 if not self._states and self._parents_done:
                     await self.aclose()
@@ -705,7 +726,7 @@ class FanOutStream(_StreamBase, Generic[P, C]):
             owner = job.group
             assert isinstance(owner, _Parent)
             owner.record(job.page, job.result)
-            if isinstance(job.result, Page) and self._is_terminal(job.result):
+            if isinstance(job.result, Page) and _terminal(job):
                 owner.end_at(job.page)
 
     def _job(self, state: _Parent, number: int) -> _Job:

@@ -549,6 +549,32 @@ def test_error_waits_for_earlier_pages_and_cancels_later_ones(run: Any) -> None:
     run(scenario)
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_failing_callback_is_raised_in_place(run: Any, concurrency: int) -> None:
+    async def scenario() -> None:
+        fake = Fake(rows(30), per_page=3)
+
+        def stop(row: Row) -> bool:
+            if row.id % 1000 == 22:
+                raise Boom
+            return False
+
+        got: list[Row] = []
+        with pytest.raises(Boom):
+            await drain(PageStream(fake.fetch, concurrency=concurrency, stop=stop), got)
+        assert got == fake.rows[:8]
+
+        fakes, _ = make_children({1: 30})
+        pairs: list[tuple[int, Row]] = []
+        with pytest.raises(Boom):
+            await drain(
+                FanOutStream([1], _fetcher(fakes), concurrency=concurrency, stop=stop), pairs
+            )
+        assert [row for _, row in pairs] == [r for r in fakes[1].rows if r.id > 1022]
+
+    run(scenario)
+
+
 # -- churn -----------------------------------------------------------------------------
 
 
@@ -719,6 +745,13 @@ def test_since_style_stop_under_churn(run: Any) -> None:
 
 
 # -- fan-out ---------------------------------------------------------------------------
+
+
+def _fetcher(fakes: dict[int, Fake]) -> Callable[[int, int], Awaitable[Page[Row]]]:
+    async def fetch(parent: int, page: int) -> Page[Row]:
+        return await fakes[parent].fetch(page)
+
+    return fetch
 
 
 def make_children(
