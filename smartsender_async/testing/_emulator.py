@@ -296,7 +296,7 @@ class Emulator:
                 or plan is NO_FAULT
                 or not (plan.delay or plan.drop or plan.error_status)
             ):
-                response = self._process(handler, args, query, headers, body)  # type: ignore[arg-type]
+                response = self._process(handler, args, query, headers, body)
             if not plan.delay:
                 return self._finish(plan, response)
         if read_timeout is not None and plan.delay > read_timeout:
@@ -307,7 +307,7 @@ class Emulator:
         await anyio.sleep(plan.delay)
         with self._lock:
             if response is None and not plan.drop and plan.error_status is None:
-                response = self._process(handler, args, query, headers, body)  # type: ignore[arg-type]
+                response = self._process(handler, args, query, headers, body)
             return self._finish(plan, response)
 
     def _finish(self, plan: FaultPlan, response: EmulatorResponse | None) -> EmulatorResponse:
@@ -321,12 +321,14 @@ class Emulator:
 
     def _process(
         self,
-        handler: Callable[[Request], tuple[int, Any]],
+        handler: Callable[[Request], tuple[int, Any]] | HTTPError,
         args: tuple[str, ...],
         query: str,
         headers: Mapping[str, str],
         body: bytes,
     ) -> EmulatorResponse:
+        # Only ever called for routed requests; a routing error answers before this.
+        assert not isinstance(handler, HTTPError)
         try:
             status, payload = handler(Request(args, query, headers.get("content-type") or "", body))
         except HTTPError as exc:
