@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,15 @@ async def test_client_is_wired_to_the_emulator() -> None:
     assert unlimited.stats.by_token == {unlimited.token: 1}
     async with Emulator(chats=3).client() as client:
         assert client.rate_limiter is not None  # the emulator enforces 180/60: stay inside it
+
+
+def test_the_listening_socket_is_tcp_so_connections_get_nodelay() -> None:
+    from smartsender_async.testing._asgi import bind_socket
+
+    # With proto 0 asyncio skips TCP_NODELAY and every keep-alive request waits ~40 ms
+    # for a delayed ACK; this pins the cause rather than timing requests.
+    sock = bind_socket()
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

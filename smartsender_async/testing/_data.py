@@ -661,7 +661,8 @@ class Store:
         kind = _CYCLE[(k + offset) % len(_CYCLE)]
         m = self.m
         start = self.created[i] + 60
-        t = start + (self.history_end[i] - start) * k // max(m - 1, 1)
+        end = self.history_end[i]
+        t = end - (end - start) * (m - 1 - k) // max(m - 1, 1)  # the newest at ``end``
         g = (h >> 8) % len(gates)
         if kind in _TELEGRAM_ONLY:
             g = next((n for n, gate in enumerate(gates) if gate[1] == 0), g)
