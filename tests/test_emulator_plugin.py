@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # The inner runs need no installed plugins (pytest-asyncio would warn about its config).
 QUIET = ("-p", "no:cacheprovider")
@@ -74,3 +80,11 @@ def test_not_enabled_by_default(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'smartsender_emulator' not found*"])
+
+
+def test_importing_the_emulator_and_plugin_does_not_need_uvicorn() -> None:
+    code = (
+        "import sys, smartsender_async.testing, smartsender_async.testing.pytest_plugin\n"
+        "assert 'uvicorn' not in sys.modules, 'uvicorn imported eagerly'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
