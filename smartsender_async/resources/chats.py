@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from smartsender_async.models.chats import Chat
 from smartsender_async.models.common import Page
 from smartsender_async.models.messages import Message
+from smartsender_async.pagination import FanOutStream, PageStream
 from smartsender_async.resources._base import (
+    MAX_LIMITATION,
     Resource,
     check_choice,
     check_id,
     check_text,
     page_params,
+)
+from smartsender_async.resources._streams import (
+    by_id,
+    check_stream_args,
+    message_stream,
+    since_stop,
 )
 
 __all__ = ["CHAT_STATES", "SELECTORS", "ChatsResource"]
@@ -21,6 +31,14 @@ __all__ = ["CHAT_STATES", "SELECTORS", "ChatsResource"]
 CHAT_STATES = ("open", "closed")
 #: Values of ``selector`` (``selector[name]`` on the wire).
 SELECTORS = ("none", "private", "unread")
+#: How many times a chat stream re-reads the head of the list after its pass.
+HEAD_RESCANS = 3
+
+_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _chat_order(chat: Chat) -> datetime:
+    return chat.updated_at or _OLDEST
 
 
 def chat_filters(
@@ -116,4 +134,97 @@ class ChatsResource(Resource):
             params["activities"] = 1
         return await self._client.request(
             "GET", f"/chats/{chat_id}/messages", params=params, model=Page[Message]
+        )
+
+    # ------------------------------------------------------------------ streams
+
+    def stream(
+        self,
+        *,
+        term: str | None = None,
+        state: str | None = None,
+        selector: str | None = None,
+        operator_id: int | None = None,
+        concurrency: int = 4,
+        limit: int | None = None,
+    ) -> PageStream[Chat]:
+        """Every chat matching the filters, each once, fetching ``concurrency`` pages at a time.
+
+        Use ``async for chat in client.chats.stream(...)`` (or ``async with`` it).  Chats
+        come in list order (most recently updated first).  A chat that moves to the head of
+        the list during the walk is still delivered: after its pass the stream re-reads the
+        head pages (up to ``HEAD_RESCANS`` times) until it meets chats unchanged since the
+        walk began.  ``limit`` stops after that many chats without fetching unneeded pages.
+        See README "Streaming" for the exact guarantees.
+        """
+        chat_filters(term, state, selector, operator_id)  # reject bad filters before any I/O
+        check_stream_args(concurrency, limit)
+
+        async def fetch(page: int) -> Page[Chat]:
+            return await self.list(
+                page,
+                MAX_LIMITATION,
+                term=term,
+                state=state,
+                selector=selector,
+                operator_id=operator_id,
+            )
+
+        return PageStream(
+            fetch,
+            concurrency=concurrency,
+            limit=limit,
+            key=by_id,
+            head_rescans=HEAD_RESCANS,
+            order_key=_chat_order,
+        )
+
+    def stream_messages(
+        self,
+        chat_id: int,
+        *,
+        activities: bool = False,
+        since: datetime | None = None,
+        concurrency: int = 4,
+        limit: int | None = None,
+    ) -> PageStream[Message]:
+        """Every message of the chat, newest first, each once.
+
+        ``since`` stops at the first message created before it (a naive datetime is taken
+        as UTC) and fetches no page after that one.
+        """
+        chat_id = check_id("chat_id", chat_id)
+
+        async def fetch(page: int, limitation: int) -> Page[Message]:
+            return await self.messages(chat_id, page, limitation, activities=activities)
+
+        return message_stream(fetch, since=since, concurrency=concurrency, limit=limit)
+
+    def stream_all_messages(
+        self,
+        chats: Iterable[Chat] | AsyncIterable[Chat] | None = None,
+        *,
+        concurrency: int = 8,
+        since: datetime | None = None,
+        activities: bool = False,
+    ) -> FanOutStream[Chat, Message]:
+        """``(chat, message)`` pairs for many chats under one bound of ``concurrency`` requests.
+
+        ``chats`` defaults to every chat (``self.stream()``).  Each chat's messages come
+        newest first, each once; ``since`` applies per chat.
+        """
+        check_stream_args(concurrency, None)
+        stop = since_stop(since)
+        parents = self.stream(concurrency=concurrency) if chats is None else chats
+
+        async def fetch(chat: Chat, page: int) -> Page[Message]:
+            return await self.messages(chat.id, page, MAX_LIMITATION, activities=activities)
+
+        return FanOutStream(
+            parents,
+            fetch,
+            concurrency=concurrency,
+            key=by_id,
+            stop=stop,
+            close_parents=chats is None,
         )

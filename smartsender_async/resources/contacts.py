@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from smartsender_async.models.chats import Chat
 from smartsender_async.models.common import Page
@@ -20,7 +21,9 @@ from smartsender_async.outgoing import (
     Video,
     Voice,
 )
+from smartsender_async.pagination import PageStream
 from smartsender_async.resources._base import Resource, check_id, check_text, page_params
+from smartsender_async.resources._streams import message_stream
 
 __all__ = ["ContactsResource"]
 
@@ -67,6 +70,23 @@ class ContactsResource(Resource):
         return await self._client.request(
             "GET", f"/contacts/{contact_id}/messages", params=params, model=Page[Message]
         )
+
+    def stream_messages(
+        self,
+        contact_id: int,
+        *,
+        activities: bool = False,
+        since: datetime | None = None,
+        concurrency: int = 4,
+        limit: int | None = None,
+    ) -> PageStream[Message]:
+        """Every message of the contact, newest first, each once (see ``chats.stream_messages``)."""
+        contact_id = check_id("contact_id", contact_id)
+
+        async def fetch(page: int, limitation: int) -> Page[Message]:
+            return await self.messages(contact_id, page, limitation, activities=activities)
+
+        return message_stream(fetch, since=since, concurrency=concurrency, limit=limit)
 
     async def send(self, contact_id: int, message: OutgoingMessage | str) -> Message:
         """Send a message to the contact (``POST /contacts/{contactId}/send``).
