@@ -17,7 +17,7 @@ in any window of length ``period + margin``, bursts included.  The server sees a
 times, not admission times: the ``margin`` absorbs that much variation in network delay
 (and the closed-versus-open window edge).  The long-run rate is
 ``(requests - burst + 1) / (period + margin)``; with the defaults 176 per 61 s, that is
-173.1 requests per minute, 96 % of the quota, and never more than 177 in a 60 s window.
+173.1 requests per minute, 96 % of the quota, and never more than 178 in a 60 s window.
 """
 
 from __future__ import annotations
@@ -213,28 +213,33 @@ class InMemoryRateLimiter:
         state = self._states.get(key) or self._state(key)
         clock = self._clock
         start: float | None = None
-        holding = False  # a slot is reserved and we slept until it
+        booked_gate: float | None = None  # the gate deadline seen when our slot was booked
         while True:
             with self._mutex:
                 now = clock()
                 if start is None:
                     start = now
                 gate = state.gate_until
+                if booked_gate is not None and (gate <= booked_gate or gate <= now):
+                    # We slept until our slot and no lock closed the gate meanwhile (or it
+                    # has reopened).  Comparing deadlines, not just the clock, is immune to a
+                    # sleep that wakes a hair early.
+                    if state.announced and gate <= now:
+                        self._announce_open(state, key)
+                    return now - start
                 if gate > now:
                     if gate - now > max_wait:
                         raise LockGateClosedError(gate - now)
                     begin = gate
                 else:
                     if state.announced:
-                        state.announced = False
-                        logger.info("rate-limit lock gate open again for token %.8s", key)
-                    if holding:
-                        return now - start
+                        self._announce_open(state, key)
                     begin = now
                 tat = state.tat
                 allowed = max(begin, tat - self._tolerance)
-                reserved = max(tat, begin) + self._interval
-                state.tat = reserved
+                booked = max(tat, begin) + self._interval
+                state.tat = booked
+                booked_gate = gate
             wait = allowed - now
             if wait <= 0:
                 return now - start
@@ -242,11 +247,14 @@ class InMemoryRateLimiter:
                 await self._sleep(wait)
             except BaseException:
                 with self._mutex:
-                    if state.tat == reserved:  # nobody queued behind us: give the slot back
+                    if state.tat == booked:  # nobody booked behind us: give the slot back
                         state.tat -= self._interval
                 raise
-            # The gate may have closed while we slept: check again before going out.
-            holding = True
+
+    @staticmethod
+    def _announce_open(state: _KeyState, key: str) -> None:
+        state.announced = False
+        logger.info("rate-limit lock gate open again for token %.8s", key)
 
     async def lock(self, key: str, seconds: float) -> None:
         if not math.isfinite(seconds):
