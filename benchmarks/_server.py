@@ -1,0 +1,78 @@
+"""Helpers for figures that talk to the emulator over loopback sockets, and for streams.
+
+The emulator runs under uvicorn in a **separate process** (``python -m
+smartsender_async.testing serve``), so its CPU time and memory never count against the
+client process being measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+__all__ = ["CountingTransport", "chat_stream", "emulator_server"]
+
+
+@contextlib.contextmanager
+def emulator_server(*args: str, timeout: float = 60.0) -> Iterator[str]:
+    """Serve the emulator in a subprocess on a free loopback port; yields its base URL."""
+    command = [sys.executable, "-m", "smartsender_async.testing", "serve", "--port", "0", *args]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
+    try:
+        url: list[str] = []
+        reader = threading.Thread(
+            target=lambda: url.append(proc.stdout.readline().strip() if proc.stdout else ""),
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout)
+        if not url or not url[0].startswith("http"):
+            proc.kill()
+            _, err = proc.communicate(timeout=5)
+            raise RuntimeError(f"emulator did not start: {err[-500:]}")
+        yield url[0]
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Wraps a transport and counts responses by status (for the 423 count)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.statuses: dict[int, int] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def chat_stream(client: Any, *, concurrency: int, limit: int | None = None) -> Any:
+    """``client.chats.stream(...)``, or the SDK's own scheduler over ``chats.list`` when the
+    resource method is not wired in yet."""
+    if hasattr(client.chats, "stream"):
+        return client.chats.stream(concurrency=concurrency, limit=limit)
+    from smartsender_async.pagination import PageStream
+
+    return PageStream(lambda n: client.chats.list(page=n), concurrency=concurrency, limit=limit)
