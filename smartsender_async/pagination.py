@@ -312,7 +312,8 @@ class PageStream(_StreamBase, Generic[T]):
         and without fetching later pages (``since=`` on newest-first message lists).
     :param head_rescans: after the pass, re-read the head of the list up to this many
         times to deliver items that moved to the front while the pass ran (chat lists).
-        A further rescan runs only if the previous one delivered something new.
+        A rescan runs only if the pass before it read more than one page, and a further
+        rescan only if the previous one delivered something new.
     :param order_key: the list's sort key, descending (a chat's ``updated_at``). It lets
         a rescan stop exactly where items unchanged since the previous pass begin: at the
         first item whose key is below the largest key on that pass's page 1. Without it a
@@ -356,6 +357,7 @@ class PageStream(_StreamBase, Generic[T]):
         self._watermark: SupportsLessThan | None = None  # where this rescan stops
         self._page1_top: SupportsLessThan | None = None  # largest order key on page 1
         self._new_in_pass = 0
+        self._reads_in_pass = 0  # pages of this pass taken in order
         #: Head rescans performed so far.
         self.rescans = 0
 
@@ -450,6 +452,7 @@ class PageStream(_StreamBase, Generic[T]):
     def _take(self, number: int, page: Page[T]) -> bool:
         """Buffer the new items of one page, in order; return whether the pass goes on."""
         self._last_page = page.cursor.pages
+        self._reads_in_pass += 1
         if number == 1:
             if self._order_key is not None and page.items:
                 # Anything changed after this read sorts at or above this key; anything
@@ -485,7 +488,10 @@ class PageStream(_StreamBase, Generic[T]):
         return True
 
     def _end_pass(self) -> None:
-        if self._rescans_left and self._accepted and self._new_in_pass:
+        # A rescan looks for items that moved to the head while the pass ran, between its
+        # read of page 1 and its last read. A pass made of one read (a list that fits on
+        # page 1, or a rescan that ended on page 1) has no such interval: nothing to find.
+        if self._rescans_left and self._accepted and self._new_in_pass and self._reads_in_pass > 1:
             self._rescans_left -= 1
             self.rescans += 1
             self._rescanning = True
@@ -493,6 +499,7 @@ class PageStream(_StreamBase, Generic[T]):
             self._next_page = 1
             self._last_page = None
             self._new_in_pass = 0
+            self._reads_in_pass = 0
         else:
             self._finished = True
 
