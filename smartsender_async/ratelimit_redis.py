@@ -1,0 +1,272 @@
+"""The Redis limiter: one quota and one lock gate per token, shared by every process.
+
+Install with ``pip install 'smartsender-async[redis]'``.  The arithmetic is the in-memory
+limiter's (see :mod:`smartsender_async.ratelimit`), done by one Lua script per call so
+that checking the gate and booking a slot is atomic across processes, and timed by the
+Redis server's clock (``TIME``) so that clock skew between hosts cannot break the limit.
+
+Keys are ``{prefix}{<digest>}:tat`` and ``{prefix}{<digest>}:gate`` (the braces keep both
+in one Redis Cluster slot).  The digest is the one the client passes, a SHA-256 of the
+token; a key that does not look like one is hashed again, so no token can reach Redis.
+Both keys expire on their own once idle.
+
+``redis.asyncio`` runs under asyncio only: under trio, use :class:`InMemoryRateLimiter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import re
+import urllib.parse
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import sniffio
+
+from smartsender_async.errors import SmartSenderError
+from smartsender_async.ratelimit import DEFAULT_RATE_LIMIT, LockGateClosedError, RateLimit
+
+if TYPE_CHECKING:
+    import redis.asyncio
+    from redis.commands.core import AsyncScript
+
+__all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
+
+logger = logging.getLogger("smartsender_async")
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+# KEYS: tat, gate.  ARGV: interval, tolerance, max_wait (-1: none), booked gate (-1: none),
+# all in integer microseconds, exact in a double for centuries.
+# Returns {0, wait, gate}: a slot was booked, go after `wait`; recheck with `gate`.
+#         {1, remaining}: the gate stays closed longer than max_wait; nothing booked.
+#         {2}: recheck passed (our booked slot stands, no new lock).
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+local booked_gate = tonumber(ARGV[4])
+local gate = tonumber(redis.call('GET', KEYS[2]) or '0')
+if booked_gate >= 0 and (gate <= booked_gate or gate <= now) then
+  return {2}
+end
+local begin = now
+if gate > now then
+  if max_wait >= 0 and gate - now > max_wait then
+    return {1, gate - now}
+  end
+  begin = gate
+end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local allowed = math.max(begin, tat - tolerance)
+local booked = math.max(tat, begin) + interval
+redis.call('SET', KEYS[1], string.format('%.0f', booked),
+           'PX', math.ceil((booked - now) / 1000) + 1000)
+return {0, allowed - now, gate}
+"""
+
+# KEYS: gate.  ARGV: seconds in microseconds.  Returns 1 when the gate closed or was
+# extended, 0 when it already stayed closed longer.
+_LOCK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local lock_until = now + tonumber(ARGV[1])
+local gate = tonumber(redis.call('GET', KEYS[1]) or '0')
+if lock_until <= gate then
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%.0f', lock_until),
+           'PX', math.ceil((lock_until - now) / 1000) + 1000)
+return 1
+"""
+
+
+class RateLimiterUnavailableError(SmartSenderError):
+    """The shared limiter's store (Redis) cannot be reached or failed.
+
+    The request was not sent: skipping the limit could get the token locked for up to
+    12 minutes for every worker sharing it.
+    """
+
+
+def _micros(seconds: float) -> int:
+    return math.ceil(seconds * 1_000_000)
+
+
+def _safe_location(url: str) -> str:
+    """``url`` without credentials, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+class RedisRateLimiter:
+    """A limiter whose state lives in Redis, shared by every process that uses the same
+    Redis, ``prefix`` and token.  Implements :class:`~smartsender_async.ratelimit.RateLimiter`.
+
+    Every process must use the same :class:`RateLimit`; the quota is enforced per token.
+
+    Args:
+        url: a ``redis://`` / ``rediss://`` / ``unix://`` URL, or a ``redis.asyncio.Redis``
+            client you own (it is used as is and never closed by :meth:`aclose`).
+        rate: the quota per token.
+        prefix: the start of every key this limiter writes.
+        timeout: seconds to connect to Redis and to wait for an answer; past it the
+            call fails with :class:`RateLimiterUnavailableError`.
+        sleep: the sleep function; injectable for tests.
+
+    Raises:
+        ImportError: the ``redis`` package is missing (install the ``redis`` extra).
+    """
+
+    def __init__(
+        self,
+        url: str | redis.asyncio.Redis,
+        rate: RateLimit = DEFAULT_RATE_LIMIT,
+        *,
+        prefix: str = "smartsender:rl:",
+        timeout: float = 5.0,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        try:
+            import redis.asyncio
+            import redis.exceptions
+        except ImportError as exc:
+            raise ImportError(
+                "RedisRateLimiter needs the redis package: pip install 'smartsender-async[redis]'"
+            ) from exc
+        if not isinstance(rate, RateLimit):
+            raise TypeError(f"rate must be a RateLimit, got {rate!r}")
+        self.rate = rate
+        self.prefix = prefix
+        self._interval = _micros(rate.emission_interval)
+        self._tolerance = (rate.burst - 1) * self._interval
+        self._timeout = timeout
+        self._sleep = sleep
+        self._failures: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, AsyncScript, AsyncScript]
+        ] = weakref.WeakKeyDictionary()
+        self._shared: tuple[redis.asyncio.Redis, AsyncScript, AsyncScript] | None = None
+        if isinstance(url, str):
+            if not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"url must be a redis://, rediss:// or unix:// URL, got {url!r}")
+            self._url: str | None = url
+            self._where = _safe_location(url)
+        else:
+            self._url = None
+            self._shared = self._with_scripts(url)
+            kwargs = url.connection_pool.connection_kwargs
+            self._where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}"
+
+    def __repr__(self) -> str:
+        return f"RedisRateLimiter({self._where!r}, {self.rate!r}, prefix={self.prefix!r})"
+
+    @staticmethod
+    def _with_scripts(
+        client: redis.asyncio.Redis,
+    ) -> tuple[redis.asyncio.Redis, AsyncScript, AsyncScript]:
+        return client, client.register_script(_ACQUIRE), client.register_script(_LOCK)
+
+    def _connection(self) -> tuple[redis.asyncio.Redis, AsyncScript, AsyncScript]:
+        if self._shared is not None:
+            return self._shared
+        try:
+            library = sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError:
+            library = "none"
+        if library != "asyncio":
+            raise RuntimeError(
+                f"RedisRateLimiter works under asyncio only (redis.asyncio), not {library}; "
+                "under trio use InMemoryRateLimiter"
+            )
+        # redis.asyncio connections belong to the loop that made them: one client per loop.
+        loop = asyncio.get_running_loop()
+        connection = self._clients.get(loop)
+        if connection is None:
+            import redis.asyncio
+
+            assert self._url is not None
+            client = redis.asyncio.Redis.from_url(
+                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
+            connection = self._clients[loop] = self._with_scripts(client)
+        return connection
+
+    def _keys(self, key: str) -> tuple[str, str]:
+        if not _DIGEST.fullmatch(key):
+            key = hashlib.sha256(key.encode()).hexdigest()
+        base = f"{self.prefix}{{{key}}}"
+        return f"{base}:tat", f"{base}:gate"
+
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[int]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except self._failures as exc:
+            raise RateLimiterUnavailableError(
+                f"the Redis rate limiter at {self._where} failed ({type(exc).__name__}: {exc}); "
+                "the request was not sent"
+            ) from exc
+
+    async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
+        """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
+
+        See :meth:`RateLimiter.acquire`.  Costs one Redis round trip when no wait is
+        needed, two when it is.
+        """
+        _, acquire, _ = self._connection()
+        keys = list(self._keys(key))
+        limit = -1 if max_wait == math.inf else _micros(max_wait)
+        booked_gate = -1
+        waited = 0.0
+        while True:
+            reply = await self._call(
+                acquire, keys, [self._interval, self._tolerance, limit, booked_gate]
+            )
+            status = int(reply[0])
+            if status == 2:
+                return waited
+            if status == 1:
+                raise LockGateClosedError(int(reply[1]) / 1_000_000)
+            wait = int(reply[1]) / 1_000_000
+            if wait <= 0:
+                return waited
+            booked_gate = int(reply[2])
+            await self._sleep(wait)
+            waited += wait
+
+    async def lock(self, key: str, seconds: float) -> None:
+        """Close the lock gate for ``key`` until now + ``seconds`` by the Redis clock."""
+        if not math.isfinite(seconds):
+            raise ValueError(f"seconds must be finite, got {seconds!r}")
+        if seconds <= 0:
+            return
+        _, _, lock = self._connection()
+        gate_key = self._keys(key)[1]
+        if await self._call(lock, [gate_key], [_micros(seconds)]):
+            logger.info(
+                "rate-limit lock gate closed for token %.8s (shared via Redis): "
+                "every request waits %.1f s",
+                key,
+                seconds,
+            )
+
+    async def aclose(self) -> None:
+        """Close the connections this limiter opened (never a client you passed in)."""
+        clients = list(self._clients.items())
+        self._clients.clear()
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for loop, (client, _, _) in clients:
+            if loop is current:
+                await client.aclose()
