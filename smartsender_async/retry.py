@@ -27,6 +27,7 @@ stays locked cannot keep a call looping.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random as _random
@@ -313,6 +314,9 @@ def _gate_closed(
 def _transport_error(
     exc: httpx.TransportError, method: str, path: str, retries: int
 ) -> errors.APIConnectionError:
+    # The httpx exception becomes __cause__: strip the credentials from its request.
+    with contextlib.suppress(RuntimeError):  # RuntimeError: raised without a request
+        exc.request = errors._redacted_request(exc.request)
     what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     detail = str(exc)
     message = f"{method} {path}: {what} ({type(exc).__name__}{': ' + detail if detail else ''})"

@@ -247,6 +247,9 @@ async def test_exhausted_connect_errors_raise_with_the_retry_count(
     assert route.call_count == 3
     assert "GET /chats" in str(error) and "ConnectError" in str(error) and "2 retries" in str(error)
     assert TOKEN not in str(error) and "Bearer" not in str(error) and TOKEN not in repr(error)
+    cause = error.__cause__
+    assert isinstance(cause, httpx.ConnectError)
+    assert cause.request.headers["authorization"] == "[redacted]"  # the cause is kept, safely
 
 
 async def test_exhausted_timeouts_raise_timeout_error(
