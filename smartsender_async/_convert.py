@@ -79,11 +79,12 @@ JSON_BACKEND = "json" if _fast_loads is None else "orjson"
 
 
 def loads(content: bytes | str) -> Any:
-    """Parse a response body; orjson when installed, with the ``json`` module's semantics.
+    """Parse a response body: orjson when installed, else the ``json`` module.
 
-    Whatever orjson refuses (``NaN``, integers beyond 64 bits, lone surrogates, a BOM) is
-    handed to :func:`json.loads`, so a body parses exactly when the json module accepts it,
-    and a body neither accepts raises the json module's ``ValueError``.
+    Whatever orjson refuses (``NaN``, lone surrogates, a BOM) is handed to
+    :func:`json.loads`, so a body parses exactly when the json module accepts it, and a body
+    neither accepts raises the json module's ``ValueError``.  One difference remains:
+    orjson reads integers beyond 64 bits as floats (the API's ids are far below that).
     """
     if _fast_loads is not None:
         try:
