@@ -1,0 +1,107 @@
+"""The export's progress bar (rich.progress) and its one-line summary."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+from ._export import ExportProgress, ExportResult
+
+__all__ = ["ProgressBar", "format_duration", "summary"]
+
+_PHASES = {
+    "starting": "starting",
+    "listing": "listing chats",
+    "rescan": "re-reading list head",
+    "messages": "fetching messages",
+    "finishing": "writing chats.jsonl",
+    "complete": "done",
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    """``1:02:03``, ``4:05``, or ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    total = max(round(seconds), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def describe(progress: ExportProgress, now: float | None = None) -> str:
+    """The text next to the bar: chats, messages, request rate and ETA."""
+    due = max(progress.chats_due, progress.chats_walked)
+    return (
+        f"chats {progress.chats_walked:,}/{due:,} · messages {progress.messages:,} · "
+        f"{progress.requests_per_second(now):.1f} req/s · ETA {format_duration(progress.eta(now))}"
+    )
+
+
+class ProgressBar:
+    """A rich progress bar on ``console`` (stderr); draws nothing unless it is a terminal.
+
+    The bar measures requests: done in this process over done plus the estimate of
+    :meth:`ExportProgress.remaining_requests`, so it and the ETA firm up as chats are walked.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.enabled = console.is_terminal
+        self._progress = Progress(
+            TextColumn("[bold]{task.description:<20}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+            disable=not self.enabled,
+            refresh_per_second=8,
+        )
+        self._task = self._progress.add_task(_PHASES["starting"], total=None, detail="")
+
+    def __enter__(self) -> ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def update(self, progress: ExportProgress) -> None:
+        if not self.enabled:
+            return
+        done = progress.requests
+        total = done + progress.remaining_requests()
+        if progress.phase == "complete":
+            total = done
+        self._progress.update(
+            self._task,
+            description=_PHASES.get(progress.phase, progress.phase),
+            completed=done,
+            total=max(total, 1),
+            detail=describe(progress),
+        )
+
+
+def summary(result: ExportResult, progress: ExportProgress) -> str:
+    """One line for stderr when the run is complete."""
+    run = result.run
+    how = "resumed and completed" if result.resumed else "completed"
+    elapsed = format_duration(max(0.0, _now() - progress.started))
+    return (
+        f"export {how} in {elapsed} ({run.mode} run {run.run}): {run.chats_listed:,} chats "
+        f"listed, {run.chats_walked:,} with new messages, {run.messages:,} messages written, "
+        f"{run.requests:,} requests; {str(result.directory)!r} now holds {result.chats:,} "
+        f"chats and {result.messages:,} messages"
+    )
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
