@@ -227,6 +227,27 @@ def test_chat_moving_to_the_head_during_the_listing_is_caught_by_the_rescan(
     assert_matches_emulator(tmp_path / "out", emulator)
 
 
+def test_a_chat_deleted_after_listing_does_not_block_the_export(tmp_path: Path) -> None:
+    from smartsender_async.testing import EmulatorResponse
+
+    emulator = Emulator(seed=8, chats=12, messages_per_chat=5, rate_limit=None)
+    gone = emulator.chat_ids()[4]
+    original = emulator.handle
+
+    async def handle(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if path.endswith(f"/chats/{gone}/messages"):
+            body = b'{"error": {"code": 404, "message": "Not found"}}'
+            return EmulatorResponse(404, (("content-type", "application/json"),), body)
+        return await original(method, path, *args, **kwargs)
+
+    emulator.handle = handle  # type: ignore[method-assign]
+    result = export(emulator, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    chats, messages = exported(tmp_path / "out")
+    assert gone in chats and len(chats) == 12
+    assert {m["chat_id"] for m in messages} == set(emulator.chat_ids()) - {gone}
+
+
 # --------------------------------------------------------------------------- resume state
 
 

@@ -764,8 +764,11 @@ def serve(
     server = make_server(server_emulator, on_ready=announce)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled, after shutting down cleanly
     finally:
         sock.close()
+    _note("emulator stopped")
 
 
 # --------------------------------------------------------------------------- entry point

@@ -173,7 +173,7 @@ class ExportProgress:
         when that is lower (latency-bound) or there is no limit."""
         now = time.monotonic() if now is None else now
         rates = [self.rate] if self.rate else []
-        if now - self.started >= 2.0 and self.requests >= 10:
+        if now - self.started >= 0.5 and self.requests >= 10:
             rates.append(self.requests_per_second(now))
         if not rates:
             return None
@@ -451,10 +451,21 @@ class Exporter:
         while True:
             if walk.started is None:
                 walk.started = micros(datetime.now(timezone.utc))
-            page = await self.client.chats.messages(
-                work.id, walk.page, MAX_LIMITATION, activities=True
-            )
+            try:
+                page = await self.client.chats.messages(
+                    work.id, walk.page, MAX_LIMITATION, activities=True
+                )
+            except NotFoundError:
+                # Deleted since it was listed: there is nothing more to fetch, and failing
+                # here would fail every resume too.  Its last payload stays in chats.jsonl.
+                page = None
             pages += 1
+            if page is None:
+                self.store.stage_page(work, [], walk, True)
+                run.chats_walked += 1
+                progress.chats_walked += 1
+                self._update()
+                return
             lines: list[bytes] = []
             reached = False
             for message in page:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich.console import Console
@@ -76,14 +77,16 @@ class ProgressBar:
         if not self.enabled:
             return
         done = progress.requests
-        total = done + progress.remaining_requests()
+        total: float | None = done + progress.remaining_requests()
         if progress.phase == "complete":
             total = done
+        elif progress.phase in ("starting", "listing") and progress.listing_pages_total is None:
+            total = None  # nothing to measure against before the first page: a pulsing bar
         self._progress.update(
             self._task,
             description=_PHASES.get(progress.phase, progress.phase),
             completed=done,
-            total=max(total, 1),
+            total=None if total is None else max(total, 1),
             detail=describe(progress),
         )
 
@@ -92,16 +95,10 @@ def summary(result: ExportResult, progress: ExportProgress) -> str:
     """One line for stderr when the run is complete."""
     run = result.run
     how = "resumed and completed" if result.resumed else "completed"
-    elapsed = format_duration(max(0.0, _now() - progress.started))
+    elapsed = format_duration(max(0.0, time.monotonic() - progress.started))
     return (
         f"export {how} in {elapsed} ({run.mode} run {run.run}): {run.chats_listed:,} chats "
         f"listed, {run.chats_walked:,} with new messages, {run.messages:,} messages written, "
         f"{run.requests:,} requests; {str(result.directory)!r} now holds {result.chats:,} "
         f"chats and {result.messages:,} messages"
     )
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
