@@ -26,7 +26,7 @@ from smartsender_async.testing import Emulator
 # The same scaled quota as the FastAPI test: 20 concurrent requests breach it unless they
 # pace through one limiter.
 EMULATOR_QUOTA = (10, 0.5)
-CLIENT_RATE = RateLimit(10, 0.5, burst=2, margin=0.1)
+CLIENT_RATE = RateLimit(10, 0.5, burst=2, margin=0.5)
 
 
 async def chat(request: web.Request) -> web.Response:
@@ -70,7 +70,8 @@ async def test_concurrent_requests_share_one_client_and_limiter_and_cleanup_is_c
     assert sorted(a["id"] for a in answers) == sorted(chat_ids)
     assert {a["client"] for a in answers} == {id(client)}
     assert {a["limiter"] for a in answers} == {id(client.rate_limiter)}
-    assert emulator.stats.locked == 0
+    assert emulator.stats.locked == 0, emulator.stats
+    assert emulator.stats.by_endpoint["GET /chats/{chatId}"] == len(chat_ids)
 
 
 async def test_the_client_is_built_at_startup_not_when_the_context_is_made() -> None:

@@ -33,10 +33,12 @@ from smartsender_async.contrib.fastapi import (
 from smartsender_async.testing import Emulator
 
 # A scaled quota: 10 requests per 0.5 s at the emulator, and the same in the client's
-# limiter (short margin, small burst), so that 20 concurrent handler requests breach the
-# quota unless they pace through one limiter.
+# limiter (small burst), so that 20 concurrent handler requests breach the quota unless
+# they pace through one limiter.  The margin absorbs the jitter between the limiter's
+# admission and the emulator's arrival (both share this process and its GIL with the
+# app under load): with 0.1 s, a loaded machine now and then squeezed 11 into a window.
 EMULATOR_QUOTA = (10, 0.5)
-CLIENT_RATE = RateLimit(10, 0.5, burst=2, margin=0.1)
+CLIENT_RATE = RateLimit(10, 0.5, burst=2, margin=0.5)
 
 
 @contextlib.contextmanager
@@ -138,8 +140,8 @@ async def test_concurrent_requests_share_one_client_and_limiter_and_shutdown_is_
     assert {a["limiter"] for a in answers} == {id(client.rate_limiter)}
     # Twice the emulator's quota went out at once and none of it was refused: every
     # handler paced through the one limiter.
+    assert emulator.stats.locked == 0, emulator.stats
     assert emulator.stats.by_endpoint["GET /chats/{chatId}"] == len(chat_ids)
-    assert emulator.stats.locked == 0
 
 
 async def test_lifespan_nested_in_your_own_and_state_reaches_the_handler() -> None:
