@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
+from urllib.parse import urlencode
 
 import httpx
 
 from smartsender_async import _http
-from smartsender_async._convert import DecodeError, structure
+from smartsender_async._convert import DecodeError, loads, structure
 from smartsender_async._version import __version__
 from smartsender_async.errors import (
     ResponseDecodeError,
@@ -51,6 +51,8 @@ TOKEN_ENV = "SMARTSENDER_TOKEN"
 BASE_URL_ENV = "SMARTSENDER_BASE_URL"
 
 _IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
+# Parsed URLs kept per client, by path: list paths repeat, per-id paths are bounded by this.
+_URL_CACHE_SIZE = 512
 _DEFAULT: Any = object()
 
 
@@ -177,6 +179,7 @@ class SmartSender:
             self._request_headers = headers
         self._observer = observer
         self._loop: object | None = None
+        self._urls: dict[str, httpx.URL] = {}
         self._closed = False
 
         self.chats = ChatsResource(self)
@@ -343,11 +346,7 @@ class SmartSender:
             self._loop = loop
         http = self._http
         request = http.build_request(
-            method,
-            self._base_url + path,
-            params=params,
-            json=json_body,
-            headers=self._request_headers,
+            method, self._url(path, params), json=json_body, headers=self._request_headers
         )
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
@@ -369,11 +368,30 @@ class SmartSender:
         info = ResponseInfo(result.retries_taken, result.rate_limit_wait, response.status_code)
         return response, info
 
+    def _url(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
+        """The request URL, parsed once per path; the query is encoded straight into it.
+
+        httpx would parse ``base_url + path`` and then the URL again to merge ``params``:
+        two URL parses (~15 us each) per request.  Resources only pass ``str`` and ``int``
+        query values, which ``urlencode`` spells as httpx does; anything else goes
+        through httpx's own merging.
+        """
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self._base_url + path)
+            if len(self._urls) < _URL_CACHE_SIZE:
+                self._urls[path] = url
+        if not params:
+            return url
+        if all(value.__class__ is str or value.__class__ is int for value in params.values()):
+            return url.copy_with(query=urlencode(params).encode("ascii"))
+        return url.copy_merge_params(params)
+
     @staticmethod
     def _json(response: httpx.Response) -> Any:
         content = response.content
         try:
-            return json.loads(content)
+            return loads(content)
         except ValueError:
             problem = "empty response body" if not content else "response body is not JSON"
             raise ResponseDecodeError(
