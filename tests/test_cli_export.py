@@ -427,3 +427,39 @@ def test_checkpoint_is_sqlite_with_offsets(existing: tuple[Emulator, Path, Any])
     assert offsets["bytes"] == (out / "messages.jsonl").stat().st_size
     assert offsets["lines"] == 8 * 5
     db.close()
+
+
+def test_a_second_export_into_the_same_directory_waits_its_turn(tmp_path: Path) -> None:
+    import fcntl
+
+    emulator = Emulator(seed=2, chats=4, messages_per_chat=2, rate_limit=None)
+    out = tmp_path / "out"
+    assert export(emulator, out).exit_code == 0
+    with open(out / ".export.lock", "a") as held:  # as a running export holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = export(emulator, out)
+    assert busy.exit_code == 1
+    assert "another export is running" in busy.stderr
+    assert export(emulator, out).exit_code == 0
+
+
+async def test_the_exporter_runs_without_click(tmp_path: Path) -> None:
+    from smartsender_async.cli._export import Exporter, ExportOptions
+    from smartsender_async.cli._store import check_directory
+
+    emulator = Emulator(seed=12, chats=25, messages_per_chat=21, rate_limit=None)
+    seen: list[str] = []
+    progress = ExportProgress()
+    async with emulator.client(observer=progress.observe) as client:
+        exporter = Exporter(
+            client,
+            check_directory(tmp_path / "out"),
+            ExportOptions(concurrency=2, checkpoint_interval=0),
+            progress=progress,
+            on_update=lambda p: seen.append(p.phase),
+        )
+        result = await exporter.run()
+    assert (result.chats, result.messages, result.resumed) == (25, 25 * 21, False)
+    assert result.run.requests == progress.requests == emulator.stats.requests == 1 + 2 + 1 + 50
+    assert {"listing", "rescan", "messages", "complete"} <= set(seen)
+    assert_matches_emulator(tmp_path / "out", emulator)

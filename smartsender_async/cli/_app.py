@@ -84,6 +84,9 @@ class Interrupted(CommandError):
 
     exit_code = 130
 
+    def show(self, file: Any = None) -> None:
+        click.echo(f"smartsender: {self.format_message()}", err=True)
+
 
 if TYPE_CHECKING:
     _ParamType = click.ParamType[Any]
@@ -638,25 +641,23 @@ def export(
     )
     progress = ExportProgress(rate=options.rate)
     console = _console(stderr=True)
-    interrupted = False
 
     async def go() -> Any:
-        nonlocal interrupted
         error: Exception | None = None
         result = None
         async with settings.client(retry=EXPORT_RETRY, observer=progress.observe) as client:
             with ProgressBar(console) as bar:
-                exporter = Exporter(client, check, options, progress=progress, on_update=bar.update)
+                exporter = Exporter(
+                    client, check, options, progress=progress, on_update=bar.update, notify=bar.note
+                )
                 async with anyio.create_task_group() as tg:
 
                     async def watch_signals() -> None:
-                        nonlocal interrupted
                         try:
                             receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
                             with receiver as signals:
                                 async for _ in signals:
-                                    interrupted = True
-                                    tg.cancel_scope.cancel()
+                                    tg.cancel_scope.cancel()  # the exporter commits and stops
                                     return
                         except (NotImplementedError, RuntimeError, ValueError):
                             return  # no signal handling here (not the main thread, Windows)
@@ -674,10 +675,9 @@ def export(
 
     try:
         result = anyio.run(go)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt:  # before the signal handler was in place
         result = None
-    if interrupted or result is None:
+    if result is None:  # a signal cancelled the run (had it just completed, report that)
         raise Interrupted(
             "interrupted; everything fetched so far is saved: re-run the same command to resume"
         )

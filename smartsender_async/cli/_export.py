@@ -221,6 +221,7 @@ class Exporter:
         progress: counters to update (give ``progress.observe`` to the client as its
             observer to count requests).
         on_update: called after every page, e.g. to redraw a progress bar.
+        notify: called with a line of text worth telling the user (a resumed run).
 
     :meth:`run` may be cancelled at any await (Ctrl-C): it then commits what it has
     staged, which is always consistent, and re-raises.
@@ -234,8 +235,10 @@ class Exporter:
         *,
         progress: ExportProgress | None = None,
         on_update: Callable[[ExportProgress], None] | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
+        self._notify = notify
         self.check = check
         self.options = options if options is not None else ExportOptions()
         self.progress = progress if progress is not None else ExportProgress()
@@ -316,6 +319,16 @@ class Exporter:
         progress.chats_due = run.chats_walked + store.count_pending()
         progress.chats_walked = run.chats_walked
         store.write_manifest(_TOOL)
+        if self._notify is not None:
+            if resumed:
+                self._notify(
+                    f"resuming the interrupted run {run.run} ({run.mode}, {run.phase}; "
+                    f"{run.messages:,} messages already written)"
+                )
+            elif run.mode == "incremental":
+                self._notify(
+                    f"incremental run {run.run}: only chats updated since the previous run"
+                )
         try:
             await self._listing()
             await self._rescan()

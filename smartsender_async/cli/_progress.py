@@ -73,6 +73,12 @@ class ProgressBar:
     ) -> None:
         self._progress.stop()
 
+    def note(self, text: str) -> None:
+        """A line on stderr, above the bar when there is one."""
+        self._progress.console.print(
+            f"smartsender: {text}", markup=False, highlight=False, soft_wrap=True
+        )
+
     def update(self, progress: ExportProgress) -> None:
         if not self.enabled:
             return
@@ -91,14 +97,19 @@ class ProgressBar:
         )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
 def summary(result: ExportResult, progress: ExportProgress) -> str:
     """One line for stderr when the run is complete."""
     run = result.run
     how = "resumed and completed" if result.resumed else "completed"
     elapsed = format_duration(max(0.0, time.monotonic() - progress.started))
     return (
-        f"export {how} in {elapsed} ({run.mode} run {run.run}): {run.chats_listed:,} chats "
-        f"listed, {run.chats_walked:,} with new messages, {run.messages:,} messages written, "
-        f"{run.requests:,} requests; {str(result.directory)!r} now holds {result.chats:,} "
-        f"chats and {result.messages:,} messages"
+        f"export {how} in {elapsed} ({run.mode} run {run.run}): "
+        f"{_count(run.chats_listed, 'chat')} listed, {run.chats_walked:,} with new messages, "
+        f"{_count(run.messages, 'message')} and {_count(run.requests, 'request')}; "
+        f"{str(result.directory)!r} holds {_count(result.chats, 'chat')} and "
+        f"{_count(result.messages, 'message')}"
     )
