@@ -211,7 +211,7 @@ def test_chat_moving_to_the_head_during_the_listing_is_caught_by_the_rescan(
     emulator = Emulator(seed=8, chats=70, messages_per_chat=5, rate_limit=None)
     last = emulator.chat_ids()[-1]  # on listing page 4
     original = emulator.handle
-    moved = []
+    moved: list[dict[str, Any]] = []
 
     async def handle(method: str, path: str, query: str, *args: Any, **kwargs: Any) -> Any:
         if path.endswith("/chats") and "page=3" in query and not moved:

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class Killer:
         self.count = 0
         self.at: int | None = None
         self.pid: int | None = None
-        self.signum = signal.SIGKILL
+        self.signum: int = signal.SIGKILL
         self.fired = False
         original = emulator.handle
 
@@ -118,7 +118,7 @@ def _kill_and_resume(
     served: tuple[Emulator, str, Killer],
     reference: tuple[Path, int],
     out: Path,
-    kills: list[tuple[int, int]],
+    kills: Sequence[tuple[int, int]],
 ) -> int:
     """Run the export once per ``(request number, signal)``, then to the end; return the
     requests all attempts took."""
