@@ -9,7 +9,13 @@ Start with :class:`SmartSender`::
 
 from smartsender_async._convert import converter
 from smartsender_async._version import __version__
-from smartsender_async.client import DEFAULT_BASE_URL, ConfigurationError, SmartSender
+from smartsender_async.client import (
+    DEFAULT_BASE_URL,
+    ConfigurationError,
+    EventLoopMismatchError,
+    SmartSender,
+    UnclosedClientWarning,
+)
 from smartsender_async.errors import (
     APIConnectionError,
     APIError,
@@ -48,8 +54,15 @@ from smartsender_async.outgoing import (
     Video,
     Voice,
 )
-from smartsender_async.ratelimit import InMemoryRateLimiter, RateLimit, RateLimiter
-from smartsender_async.retry import RetryPolicy
+from smartsender_async.pagination import FanOutStream, PageStream
+from smartsender_async.ratelimit import (
+    InMemoryRateLimiter,
+    LockGateClosedError,
+    RateLimit,
+    RateLimiter,
+)
+from smartsender_async.ratelimit_redis import RateLimiterUnavailableError, RedisRateLimiter
+from smartsender_async.retry import RequestEvent, RetryPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -67,19 +80,26 @@ __all__ = [
     "Contact",
     "ContactCard",
     "Cursor",
+    "EventLoopMismatchError",
+    "FanOutStream",
     "File",
     "Gate",
     "InMemoryRateLimiter",
     "Location",
+    "LockGateClosedError",
     "Message",
     "NotFoundError",
     "Operator",
     "Page",
+    "PageStream",
     "PermissionDeniedError",
     "Picture",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
+    "RateLimiterUnavailableError",
+    "RedisRateLimiter",
+    "RequestEvent",
     "ResponseDecodeError",
     "ResponseInfo",
     "RetryPolicy",
@@ -88,6 +108,7 @@ __all__ = [
     "SmartSender",
     "SmartSenderError",
     "Text",
+    "UnclosedClientWarning",
     "UnprocessableEntityError",
     "Video",
     "Voice",

@@ -109,11 +109,16 @@ class SmartSender:
             event hooks). It is never closed by this client.
         transport: an httpx async transport for the client this object creates (for example
             ``emulator.transport()`` or a mock). Not together with ``http_client``.
-        retry: the :class:`RetryPolicy`; ``None`` sends every request exactly once.
+        retry: the :class:`RetryPolicy`; ``None`` sends every request exactly once (it
+            still waits, up to the default ``max_wait`` of 60 s, at a lock gate closed by a
+            423).  A :class:`RateLimitedError` whose ``response`` is ``None`` was refused
+            locally, without a request, because the gate stays closed longer than that.
         rate_limit: a :class:`RateLimit` (a private in-memory limiter is made from it), a
             limiter object shared with other clients (:class:`InMemoryRateLimiter`,
             :class:`RedisRateLimiter`), or ``None`` for no client-side limit.  The default
-            keeps within Smart Sender's 180 requests per minute per token.
+            keeps within Smart Sender's 180 requests per minute per token, but only if this
+            client is the token's only user: clients (or processes) on one token must share
+            one limiter.
         observer: called with a :class:`RequestEvent` for every attempt, response, retry and
             rate-limit wait (for metrics); exceptions it raises are logged and ignored.
 
