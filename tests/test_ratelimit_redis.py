@@ -10,12 +10,9 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +28,7 @@ from smartsender_async import errors
 from smartsender_async.ratelimit import LockGateClosedError, RateLimit, RateLimiter, make_limiter
 from smartsender_async.ratelimit_redis import RateLimiterUnavailableError, RedisRateLimiter
 from smartsender_async.retry import RetryPolicy, send_with_retry
+from tests._redis_server import free_port, redis_server
 from tests.test_ratelimit import max_in_window
 
 TOKEN = "project-token-that-must-never-reach-redis"
@@ -38,47 +36,10 @@ KEY = hashlib.sha256(TOKEN.encode()).hexdigest()
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        reason = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; required when CI is set")
-        print(f"skipping Redis tests: {reason}")
-        pytest.skip(reason)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    log: list[str] = []
-    # Wait for readiness by reading the server's own log: no polling, and if the server
-    # dies the pipe closes and the loop ends.
-    for line in proc.stdout:
-        log.append(line)
-        if "Ready to accept connections" in line:
-            break
-    else:
-        proc.wait()
-        pytest.fail("redis-server did not start:\n" + "".join(log))
-    # Keep draining its output so a full pipe can never stall it.
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture
@@ -229,7 +190,7 @@ async def test_state_is_timed_by_the_redis_clock(redis_url: str, prefix: str) ->
 
 
 async def test_unreachable_redis_fails_loudly(prefix: str) -> None:
-    url = f"redis://:hunter2@127.0.0.1:{_free_port()}/0"
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     limiter = RedisRateLimiter(url, prefix=prefix, timeout=2.0)
     with pytest.raises(RateLimiterUnavailableError) as info:
         await limiter.acquire(KEY)
