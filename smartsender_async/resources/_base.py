@@ -67,9 +67,13 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def page_params(page: Any, limitation: Any) -> dict[str, Any]:
-    """``page`` (>= 1) and ``limitation`` (1..20) as query parameters."""
-    return {
+def page_params(page: Any, limitation: Any, *, activities: bool = False) -> dict[str, Any]:
+    """``page`` (>= 1) and ``limitation`` (1..20) as query parameters, plus
+    ``activities=1`` when asked (message lists: include system/activity messages)."""
+    params: dict[str, Any] = {
         "page": check_int("page", page, 1),
         "limitation": check_int("limitation", limitation, 1, MAX_LIMITATION),
     }
+    if activities:
+        params["activities"] = 1
+    return params

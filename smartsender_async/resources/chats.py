@@ -129,9 +129,7 @@ class ChatsResource(Resource):
         ``activities=True`` includes system/activity messages.
         """
         chat_id = check_id("chat_id", chat_id)
-        params = page_params(page, limitation)
-        if activities:
-            params["activities"] = 1
+        params = page_params(page, limitation, activities=activities)
         return await self._client.request(
             "GET", f"/chats/{chat_id}/messages", params=params, model=Page[Message]
         )

@@ -64,9 +64,7 @@ class ContactsResource(Resource):
     ) -> Page[Message]:
         """One page of the contact's messages, newest first (``GET /contacts/{id}/messages``)."""
         contact_id = check_id("contact_id", contact_id)
-        params = page_params(page, limitation)
-        if activities:
-            params["activities"] = 1
+        params = page_params(page, limitation, activities=activities)
         return await self._client.request(
             "GET", f"/contacts/{contact_id}/messages", params=params, model=Page[Message]
         )
