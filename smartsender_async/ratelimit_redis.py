@@ -43,7 +43,8 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 # KEYS: tat, gate.  ARGV: interval, tolerance, max_wait (-1: none), booked gate (-1: none),
 # all in integer microseconds, exact in a double for centuries.
-# Returns {0, wait, gate}: a slot was booked, go after `wait`; recheck with `gate`.
+# Returns {0, wait, gate, closed}: a slot was booked, go after `wait`; recheck with `gate`;
+#             `closed` is how long the gate stays closed (<= 0: it is open).
 #         {1, remaining}: the gate stays closed longer than max_wait; nothing booked.
 #         {2}: recheck passed (our booked slot stands, no new lock).
 _ACQUIRE = """
@@ -69,7 +70,7 @@ local allowed = math.max(begin, tat - tolerance)
 local booked = math.max(tat, begin) + interval
 redis.call('SET', KEYS[1], string.format('%.0f', booked),
            'PX', math.ceil((booked - now) / 1000) + 1000)
-return {0, allowed - now, gate}
+return {0, allowed - now, gate, gate - now}
 """
 
 # KEYS: gate.  ARGV: seconds in microseconds.  Returns 1 when the gate closed or was
@@ -114,6 +115,10 @@ class RedisRateLimiter:
 
     Every process must use the same :class:`RateLimit`; the quota is enforced per token.
 
+    Each process logs (INFO) when it sees a token's lock gate close, because it got the
+    423 itself or found the gate closed by another client, and when it first passes the
+    gate again: one pair of lines per lock per process.
+
     Args:
         url: a ``redis://`` / ``rediss://`` / ``unix://`` URL, or a ``redis.asyncio.Redis``
             client you own (it is used as is and never closed by :meth:`aclose`).
@@ -156,6 +161,9 @@ class RedisRateLimiter:
             asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, AsyncScript, AsyncScript]
         ] = weakref.WeakKeyDictionary()
         self._shared: tuple[redis.asyncio.Redis, AsyncScript, AsyncScript] | None = None
+        # Digests whose gate this process has logged as closed and not yet as open again.
+        # Only dict operations that are atomic under the GIL touch it (thread-safe).
+        self._announced: dict[str, object] = {}
         if isinstance(url, str):
             if not url.startswith(("redis://", "rediss://", "unix://")):
                 raise ValueError(f"url must be a redis://, rediss:// or unix:// URL, got {url!r}")
@@ -201,10 +209,14 @@ class RedisRateLimiter:
             connection = self._clients[loop] = self._with_scripts(client)
         return connection
 
-    def _keys(self, key: str) -> tuple[str, str]:
-        if not _DIGEST.fullmatch(key):
-            key = hashlib.sha256(key.encode()).hexdigest()
-        base = f"{self.prefix}{{{key}}}"
+    @staticmethod
+    def _digest(key: str) -> str:
+        if _DIGEST.fullmatch(key):
+            return key
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def _keys(self, digest: str) -> tuple[str, str]:
+        base = f"{self.prefix}{{{digest}}}"
         return f"{base}:tat", f"{base}:gate"
 
     async def _call(self, script: AsyncScript, keys: list[str], args: list[int]) -> Any:
@@ -223,7 +235,8 @@ class RedisRateLimiter:
         needed, two when it is.
         """
         _, acquire, _ = self._connection()
-        keys = list(self._keys(key))
+        digest = self._digest(key)
+        keys = list(self._keys(digest))
         limit = -1 if max_wait == math.inf else _micros(max_wait)
         booked_gate = -1
         waited = 0.0
@@ -232,16 +245,35 @@ class RedisRateLimiter:
                 acquire, keys, [self._interval, self._tolerance, limit, booked_gate]
             )
             status = int(reply[0])
-            if status == 2:
-                return waited
             if status == 1:
                 raise LockGateClosedError(int(reply[1]) / 1_000_000)
-            wait = int(reply[1]) / 1_000_000
-            if wait <= 0:
-                return waited
-            booked_gate = int(reply[2])
-            await self._sleep(wait)
-            waited += wait
+            if status == 0:
+                wait = int(reply[1]) / 1_000_000
+                closed = int(reply[3]) / 1_000_000
+                if closed > 0:
+                    self._announce_closed(digest, closed)
+                if wait > 0:
+                    booked_gate = int(reply[2])
+                    await self._sleep(wait)
+                    waited += wait
+                    continue
+            # Passing means the gate is open (a closed gate makes the booked wait > 0).
+            if self._announced.pop(digest, None) is not None:
+                logger.info(
+                    "rate-limit lock gate open again for token %.8s (shared via Redis)", digest
+                )
+            return waited
+
+    def _announce_closed(self, digest: str, seconds: float) -> None:
+        """Log a gate that another client closed, once per gate episode in this process."""
+        marker = object()
+        if self._announced.setdefault(digest, marker) is marker:
+            logger.info(
+                "rate-limit lock gate closed for token %.8s (shared via Redis, closed by "
+                "another client): waiting %.1f s",
+                digest,
+                seconds,
+            )
 
     async def lock(self, key: str, seconds: float) -> None:
         """Close the lock gate for ``key`` until now + ``seconds`` by the Redis clock."""
@@ -250,12 +282,14 @@ class RedisRateLimiter:
         if seconds <= 0:
             return
         _, _, lock = self._connection()
-        gate_key = self._keys(key)[1]
+        digest = self._digest(key)
+        gate_key = self._keys(digest)[1]
         if await self._call(lock, [gate_key], [_micros(seconds)]):
+            self._announced[digest] = True
             logger.info(
                 "rate-limit lock gate closed for token %.8s (shared via Redis): "
                 "every request waits %.1f s",
-                key,
+                digest,
                 seconds,
             )
 

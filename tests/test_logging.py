@@ -199,11 +199,6 @@ async def test_errors_and_their_logging_never_show_the_token(
     assert {"httpx", "httpcore.http11"} <= {r.name for r in caplog.records}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RedisRateLimiter logs the gate closing but never its reopening "
-    "(InMemoryRateLimiter does: 'rate-limit lock gate open again for token ...')",
-)
 async def test_the_redis_limiter_logs_the_gate_closing_and_reopening(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
