@@ -113,6 +113,19 @@ class IdSet:
 
     def add(self, item: Hashable) -> bool:
         """Add ``item``; return ``True`` if it was not there before."""
+        if item.__class__ is int and _INT64_MIN <= item <= _INT64_MAX:
+            # The common case (every id of a stream), inlined: called once per item.
+            tail = self._tail
+            if item in tail:
+                return False
+            base = self._base
+            index = bisect_left(base, item)
+            if index < len(base) and base[index] == item:
+                return False
+            tail.add(item)
+            if len(tail) >= self._tail_size:
+                self._merge()
+            return True
         if item in self:
             return False
         if self._compact(item):
@@ -380,6 +393,11 @@ class PageStream(_StreamBase, Generic[T]):
         self._error = None
 
     async def __anext__(self) -> T:
+        buffer = self._buffer
+        if buffer and not self._running and not self._closed:
+            # Served from the buffer without suspending: no other task can interleave.
+            self.items_yielded += 1
+            return buffer.popleft()
         self._enter_anext()
         try:
             while True:
@@ -413,10 +431,17 @@ class PageStream(_StreamBase, Generic[T]):
         return list(range(first, last + 1))
 
     def _is_terminal(self, page: Page[Any]) -> bool:
-        if not page.items:
+        items = page.items
+        if not items:
             return True
         stop = self._stop
-        return any((stop is not None and stop(item)) or self._in_place(item) for item in page.items)
+        if stop is None and not self._rescan_bounded():
+            return False  # only an empty page ends the walk early: skip the per-item scan
+        return any((stop is not None and stop(item)) or self._in_place(item) for item in items)
+
+    def _rescan_bounded(self) -> bool:
+        """Whether this pass is a rescan that stops at items unchanged since the last one."""
+        return self._rescanning and self._order_key is not None and self._watermark is not None
 
     def _in_place(self, item: T) -> bool:
         """Whether a rescan has reached items that have not moved since the last pass."""
@@ -460,24 +485,29 @@ class PageStream(_StreamBase, Generic[T]):
                 self._page1_top = max(self._order_key(item) for item in page.items)
             if not self._rescanning:
                 self._per_page = len(page.items)
+        # Runs once per item: everything the loop reads is a local.
+        stop, key, seen, limit = self._stop, self._key, self._seen, self._limit
+        buffer = self._buffer
+        order_key = self._order_key if self._rescan_bounded() else None
+        watermark = self._watermark
         met_delivered = False
         for item in page.items:
-            if self._stop is not None and self._stop(item):
+            if stop is not None and stop(item):
                 self._finished = True
                 return False
-            if self._in_place(item):
+            if order_key is not None and order_key(item) < watermark:  # _in_place(item)
                 self._end_pass()
                 return False
-            if self._key is not None:
-                assert self._seen is not None
-                if not self._seen.add(self._key(item)):
+            if key is not None:
+                assert seen is not None
+                if not seen.add(key(item)):
                     self.duplicates += 1
                     met_delivered = True
                     continue
-            self._buffer.append(item)
+            buffer.append(item)
             self._accepted += 1
             self._new_in_pass += 1
-            if self._limit is not None and self._accepted >= self._limit:
+            if limit is not None and self._accepted >= limit:
                 self._finished = True
                 return False
         if not _pass_continues(number, page) or (
@@ -627,6 +657,11 @@ class FanOutStream(_StreamBase, Generic[P, C]):
         self._error = None
 
     async def __anext__(self) -> tuple[P, C]:
+        buffer = self._buffer
+        if buffer and not self._running and not self._closed:
+            # Served from the buffer without suspending: no other task can interleave.
+            self.items_yielded += 1
+            return buffer.popleft()
         self._enter_anext()
         try:
             while True:
