@@ -16,12 +16,21 @@ from typing import Any
 
 import httpx
 
-__all__ = ["CountingTransport", "chat_stream", "emulator_server"]
+__all__ = ["CountingTransport", "chat_stream", "emulator_process", "emulator_server"]
 
 
 @contextlib.contextmanager
 def emulator_server(*args: str, timeout: float = 60.0) -> Iterator[str]:
     """Serve the emulator in a subprocess on a free loopback port; yields its base URL."""
+    with emulator_process(*args, timeout=timeout) as (url, _proc):
+        yield url
+
+
+@contextlib.contextmanager
+def emulator_process(
+    *args: str, timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Like :func:`emulator_server`, and yields the server process too (for its CPU time)."""
     command = [sys.executable, "-m", "smartsender_async.testing", "serve", "--port", "0", *args]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
@@ -38,7 +47,7 @@ def emulator_server(*args: str, timeout: float = 60.0) -> Iterator[str]:
             proc.kill()
             _, err = proc.communicate(timeout=5)
             raise RuntimeError(f"emulator did not start: {err[-500:]}")
-        yield url[0]
+        yield url[0], proc
     finally:
         if proc.poll() is None:
             proc.terminate()
