@@ -6,9 +6,23 @@ here keeps that seam thin.
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import httpx
 
 __all__ = ["make_client"]
+
+
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context for every client this package builds.
+
+    httpx builds a context per client (certifi's bundle loaded each time: ~17 ms and ~0.9 MB),
+    which one ``SmartSender`` per token, the way to serve many tokens, would pay per token.
+    Built on first use, so ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are read once.
+    """
+    return httpx.create_ssl_context()
 
 
 def make_client(
@@ -21,11 +35,13 @@ def make_client(
 
     Redirects are not followed (the API does not redirect; a redirect means a wrong
     ``base_url``, and following it could carry the token elsewhere).  Environment proxies
-    are honoured as usual; pass your own ``http_client`` for anything else.
+    are honoured as usual; pass your own ``http_client`` for anything else.  Clients share
+    one SSL context.
     """
     return httpx.AsyncClient(
         headers=headers,
         timeout=timeout,
         transport=transport,
         follow_redirects=False,
+        verify=_ssl_context(),
     )
