@@ -23,7 +23,7 @@ own time. A rolling window would not do better: memory is bounded at ``concurren
 pages, a finished request does not free memory (only the consumer does), and the consumer
 runs outside the call.
 
-Guarantees (churn is described in docs/streaming.md)
+Guarantees (churn is described in README "Streaming")
 ---------------------------------------------------
 * Order: items in page order, and in server order within a page.
 * Bounded: at most ``concurrency`` requests in flight, at most ``concurrency`` pages

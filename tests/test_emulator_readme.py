@@ -8,23 +8,19 @@ python block is a script and is executed as is.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from tests._readme import README, python_blocks, section
+
 pytest_plugins = ["pytester"]
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
-SECTION = "## Testing your app"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+DOC = README
 FILE_HEADER = re.compile(r"^# (\w+\.py)\n")
 
 
 def section_blocks() -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return BLOCK.findall(text[start : end if end != -1 else None])
+    return python_blocks(section("Testing your app"))
 
 
 def scripts() -> list[str]:

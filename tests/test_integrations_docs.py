@@ -1,4 +1,4 @@
-"""Runs every python example of docs/integrations.md as a reader would, against the
+"""Runs every python example of README.md's integration sections as a reader would, against the
 emulator on loopback (and a throwaway redis-server where an example needs Redis).
 
 A block whose first line is ``# <name>.py`` is a module of the reader's project: it is
@@ -25,21 +25,18 @@ import httpx
 import pytest
 
 from smartsender_async.testing import Emulator
+from tests._readme import README, python_blocks, section
 from tests._redis_server import redis_server
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "integrations.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+DOC = README
 FILE_HEADER = re.compile(r"^# (\w+\.py)\n")
 SECTIONS = ("Using with FastAPI", "Using with aiohttp", "In workers", "Logging and metrics")
 PROCESS_TIMEOUT_S = 60
 REMINDER = "We have not forgotten you: an operator will answer shortly."
 
 
-def blocks(section: str) -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(f"\n## {section}\n")
-    end = text.find("\n## ", start + 1)
-    return BLOCK.findall(text[start : end if end != -1 else None])
+def blocks(title: str) -> list[str]:
+    return python_blocks(section(title))
 
 
 def module_named(section: str, name: str, index: int = 0) -> str:
@@ -91,8 +88,7 @@ def texts_in(emulator: Emulator, chat_id: int) -> list[str]:
 
 
 def test_every_example_is_covered() -> None:
-    text = DOC.read_text(encoding="utf-8")
-    assert len(BLOCK.findall(text)) == sum(len(blocks(s)) for s in SECTIONS)
+    assert len(blocks("Integrations")) == sum(len(blocks(s)) for s in SECTIONS)
     assert [len(blocks(s)) for s in SECTIONS] == [2, 1, 2, 1]
 
 

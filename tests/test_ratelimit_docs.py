@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
+from tests._readme import README, python_blocks, section
 from tests.test_ratelimit_redis import redis_url  # noqa: F401 - the session fixture
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "ratelimits.md"
-SECTION = "## Rate limits and retries"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+DOC = README
 
 
 def examples() -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return BLOCK.findall(text[start : end if end != -1 else None])
+    return python_blocks(section("Rate limits and retries"))
 
 
 def test_the_section_has_examples() -> None:

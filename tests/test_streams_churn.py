@@ -1,6 +1,6 @@
 """Exactly-once under churn: data changes between the page requests of a stream.
 
-"Every" is the set that existed when the stream started, plus what docs/streaming.md
+"Every" is the set that existed when the stream started, plus what README "Streaming"
 promises for items that arrive or move during it. Changes are made from the wire's
 ``before`` hook, just before a request reaches the emulator, and never mid-request: the
 in-process emulator reads a page atomically and in the order requests were sent. Time is

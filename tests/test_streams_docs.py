@@ -11,7 +11,6 @@ import ast
 import inspect
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -19,24 +18,20 @@ import pytest
 
 from smartsender_async import SmartSender
 from smartsender_async.testing import Emulator
+from tests._readme import README, python_blocks, section
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "streaming.md"
-SECTION = "## Streaming"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+DOC = README
 TABLE_ROW = re.compile(r"^\| `client\.(\w+)\.(\w+)(\([^`]*\))` \|", re.MULTILINE)
 
 
-def section() -> str:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return text[start : end if end != -1 else None]
+def streaming_section() -> str:
+    return section("Streaming")
 
 
 def examples() -> list[str]:
-    return BLOCK.findall(section())
+    return python_blocks(streaming_section())
 
 
 def plain_signature(method: Any) -> str:
@@ -84,7 +79,7 @@ def test_examples_run_against_the_emulator(backend: str) -> None:
 
 
 def test_the_method_table_matches_the_client() -> None:
-    rows = TABLE_ROW.findall(section())
+    rows = TABLE_ROW.findall(streaming_section())
     client = SmartSender("token")
     try:
         documented = {f"{area}.{name}": signature for area, name, signature in rows}

@@ -10,7 +10,7 @@ pytest plugin ``smartsender_async.testing.pytest_plugin`` provides a fresh one p
 as the ``smartsender_emulator`` fixture.
 
 What it emulates, and every choice made where the API reference says [UNK], is listed in
-``docs/testing.md``.
+README "Testing your app".
 """
 
 from smartsender_async.testing._app import MAX_LIMITATION
