@@ -11,6 +11,7 @@ import contextlib
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,6 +76,20 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class TimedTransport(CountingTransport):
+    """Counts statuses and records when each 200 came back (``time.monotonic``)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        super().__init__(inner)
+        self.times: list[float] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if response.status_code == 200:
+            self.times.append(time.monotonic())
+        return response
 
 
 def chat_stream(client: Any, *, concurrency: int, limit: int | None = None) -> Any:

@@ -39,7 +39,7 @@ import anyio
 import httpx
 
 from benchmarks._harness import Row
-from benchmarks._server import CountingTransport, emulator_server
+from benchmarks._server import TimedTransport, emulator_server
 from smartsender_async import RateLimit, SmartSender
 from smartsender_async.ratelimit import RateLimiter
 
@@ -56,30 +56,16 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENT_TIMEOUT_S = 60
 
 
-class _Timed(CountingTransport):
-    """Counts statuses and notes when each 200 came back."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        super().__init__(inner)
-        self.times: list[float] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        if response.status_code == 200:
-            self.times.append(time.monotonic())
-        return response
-
-
 async def _drive(
     url: str,
     limiter: RateLimit | RateLimiter,
     tasks: int,
     seconds: float,
     warmed_up: Callable[[], Awaitable[None]] | None = None,
-) -> _Timed:
+) -> TimedTransport:
     """A warm-up request (connection, first-call costs), then ``await warmed_up()``, then
     ``tasks`` tasks calling ``chats.list()`` for ``seconds``."""
-    transport = _Timed(httpx.AsyncHTTPTransport())
+    transport = TimedTransport(httpx.AsyncHTTPTransport())
     async with SmartSender(TOKEN, base_url=url, transport=transport, rate_limit=limiter) as client:
         await client.chats.list()
         if warmed_up is not None:

@@ -29,7 +29,7 @@ import anyio
 import httpx
 
 from benchmarks._harness import Row
-from benchmarks._server import CountingTransport, chat_stream, emulator_server
+from benchmarks._server import TimedTransport, chat_stream, emulator_server
 from smartsender_async import SmartSender
 from smartsender_async._convert import loads, structure
 from smartsender_async.models import Chat, Page
@@ -38,20 +38,6 @@ LATENCY = 0.050
 PAGES = 50
 LATENCY_GOAL = 1.10
 QUOTA_GOAL = 0.95
-
-
-class _Timed(CountingTransport):
-    """Counts statuses and records when each 200 arrived."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        super().__init__(inner)
-        self.times: list[float] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        if response.status_code == 200:
-            self.times.append(time.monotonic())
-        return response
 
 
 async def _raw_walk(raw: httpx.AsyncClient, c: int) -> int:
@@ -131,7 +117,7 @@ async def _latency(url: str, concurrencies: tuple[int, ...], rounds: int) -> lis
 
 
 async def _quota(url: str, window: float) -> Row:
-    transport = _Timed(httpx.AsyncHTTPTransport())
+    transport = TimedTransport(httpx.AsyncHTTPTransport())
     async with SmartSender("bench-quota", base_url=url, transport=transport) as client:
         with anyio.move_on_after(window + 5):
             async for _chat in chat_stream(client, concurrency=4):

@@ -215,6 +215,14 @@ class _StreamBase:
         """Whether the stream has ended, failed or been closed; it sends nothing more."""
         return self._closed
 
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Close the stream. Idempotent.
 
@@ -379,14 +387,6 @@ class PageStream(_StreamBase, Generic[T]):
 
     async def __aenter__(self) -> PageStream[T]:
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _release(self) -> None:
         self._buffer.clear()
@@ -633,14 +633,6 @@ class FanOutStream(_StreamBase, Generic[P, C]):
 
     async def __aenter__(self) -> FanOutStream[P, C]:
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the stream and, with ``close_parents``, the parent iterator."""
