@@ -162,7 +162,7 @@ def _any(value: Any) -> Any:
 
 _fromiso = datetime.fromisoformat
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
-_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FRACTION = re.compile(r"\.(\d+)")
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -196,7 +196,8 @@ def _parse_timestamp_slow(text: str) -> datetime:
     if cleaned[-1:] in ("Z", "z"):
         cleaned = cleaned[:-1] + "+00:00"
     cleaned = _OFFSET_NO_COLON.sub(r"\1:\2", cleaned)
-    cleaned = _LONG_FRACTION.sub(r"\1", cleaned)
+    # Python 3.10's fromisoformat takes only 3 or 6 fraction digits: make it exactly 6.
+    cleaned = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], cleaned, count=1)
     try:
         return _fromiso(cleaned)
     except ValueError:
@@ -207,7 +208,8 @@ def format_timestamp(value: datetime) -> str:
     """Format an aware datetime the way the API emits it: ``2024-05-17T09:41:03.000000Z``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: strftime's %Y does not zero-pad years before 1000 on Linux.
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- field specs

@@ -16,6 +16,7 @@ import attrs
 __all__ = [
     "Animation",
     "Audio",
+    "Contact",
     "ContactCard",
     "File",
     "Location",
@@ -31,7 +32,7 @@ def _non_empty_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
     if not isinstance(value, str):
         raise TypeError(f"{type(instance).__name__}.{attribute.name} must be a str, got {value!r}")
     if not value.strip():
-        raise ValueError(f"{type(instance).__name__}.{attribute.name} must not be empty")
+        raise ValueError(f"{type(instance).__name__}.{attribute.name} must not be empty (no text)")
 
 
 def _watermark(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -142,12 +143,12 @@ class Animation(_Media):
 
 @attrs.frozen
 class Location(_Outgoing):
-    """A point on the map with a ``title``."""
+    """A point on the map with a ``title`` (the API requires all three)."""
 
     type: ClassVar[str] = "location"
     latitude: float = attrs.field(validator=_coordinate(90.0))
     longitude: float = attrs.field(validator=_coordinate(180.0))
-    title: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    title: str = attrs.field(validator=_non_empty_str)
     watermark: int | None = attrs.field(default=None, kw_only=True, validator=_watermark)
 
     def _fields(self) -> dict[str, Any]:
@@ -166,6 +167,10 @@ class ContactCard(_Outgoing):
     def _fields(self) -> dict[str, Any]:
         return {"fullName": self.full_name, "phoneNumber": self.phone_number}
 
+
+#: ``outgoing.Contact`` is :class:`ContactCard` (the wire type is ``contact``; the name
+#: ``Contact`` at the package root is the contact model).
+Contact = ContactCard
 
 OutgoingMessage = Text | Picture | File | Video | Audio | Voice | Animation | Location | ContactCard
 """Every message type :meth:`ContactsResource.send` accepts (a plain ``str`` means Text)."""

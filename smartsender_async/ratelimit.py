@@ -88,18 +88,27 @@ class RateLimit:
     Attributes:
         requests: the quota, 180 by default.
         period: the quota's window in seconds, 60 by default.
-        burst: how many requests may go back to back after a quiet spell, 5 by default.
-            A burst is paid for: the long-run rate is ``requests - burst + 1`` per
-            ``period + margin``.  Must be between 1 (no burst) and ``requests``.
-        margin: seconds added to ``period`` when spacing requests, 1 by default, so that
-            up to that much variation in network delay cannot squeeze ``requests + 1``
-            arrivals into one ``period`` at the server.
+        burst: how many requests may go back to back after a quiet spell: 5 for the real
+            quota, and by default the same share of ``requests`` (5/180, at least 1) for
+            any other.  A burst is paid for: the long-run rate is ``requests - burst + 1``
+            per ``period + margin``.  Must be between 1 (no burst) and ``requests``.
+        margin: seconds added to ``period`` when spacing requests, so that that much
+            variation in network delay cannot squeeze ``requests + 1`` arrivals into one
+            ``period`` at the server: 1 s for the real quota, and by default ``period / 60``
+            for any other, so a scaled quota (say 30 per 2 s in tests) keeps the same
+            proportions and the same 96 % use.
     """
 
     requests: int = attrs.field(default=180, validator=_positive_int("requests", 1))
     period: float = attrs.field(default=60.0, validator=_finite("period", positive=True))
-    burst: int = attrs.field(default=5, validator=_check_burst)
-    margin: float = attrs.field(default=1.0, validator=_finite("margin", positive=False))
+    burst: int = attrs.field(
+        default=attrs.Factory(lambda self: max(1, round(5 * self.requests / 180)), takes_self=True),
+        validator=_check_burst,
+    )
+    margin: float = attrs.field(
+        default=attrs.Factory(lambda self: self.period / 60.0, takes_self=True),
+        validator=_finite("margin", positive=False),
+    )
 
     @property
     def emission_interval(self) -> float:

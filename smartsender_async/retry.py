@@ -13,11 +13,12 @@ What is retried, and why:
   run out, the last response is returned (the client turns it into ``ServerError``).
 * HTTP 423 (Smart Sender's rate lock) and 429: for every call, sends included, because
   the server refused the request without acting on it.  The delay comes from
-  ``Retry-After`` or the body text "try again in N seconds"; a 423 without one is taken as
-  the shortest lock, :data:`DEFAULT_LOCK_SECONDS`.  Every 423 closes the limiter's lock
-  gate so that all tasks using the token wait.  The call waits and retries only when the
-  delay is at most ``max_wait``; otherwise the response is returned at once and the client
-  raises ``RateLimitedError`` with ``retry_after``.
+  ``Retry-After`` or the body text "try again in N seconds".  Every 423 (or 429) that names
+  its delay closes the limiter's lock gate so that all tasks using the token wait.  A 423
+  that names none (the real API always does) is raised at once, without closing the gate.
+  The call waits and retries only when the delay is at most ``max_wait``; otherwise the
+  response is returned at once and the client raises ``RateLimitedError`` with
+  ``retry_after``.
 * Any other transport error (``ProxyError``, ``UnsupportedProtocol``, ...) or status: not
   retried.
 
@@ -273,12 +274,16 @@ async def send_with_retry(
                 delay = backoff(retries, random)
             via_gate = False
         else:
-            # A 423, or a 429 naming a delay, is a token-wide lock: close the gate for all.
-            gated = status == 423 or retry_after is not None
-            if gated:
-                delay = DEFAULT_LOCK_SECONDS if retry_after is None else retry_after
+            # A 423 or 429 naming its delay is a token-wide lock: close the gate for all.
+            gated = retry_after is not None
+            if retry_after is not None:
+                delay = retry_after
                 if limiter is not None:
                     await limiter.lock(key, delay)
+            elif status == 423:
+                # A lock that does not say how long (the real API always says): no guess
+                # to wait on or to hold other tasks at; raise at once.
+                return AttemptResult(response, retries, rate_limit_wait)
             else:  # a 429 without a delay: back off as from an overload
                 delay = backoff(retries, random)
             if not can_retry or delay > max_wait:

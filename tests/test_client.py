@@ -367,9 +367,10 @@ async def test_bad_input_rejected_before_any_request(
     [
         (lambda: Text(""), ValueError, "content"),
         (lambda: Picture(""), ValueError, "url"),
-        (lambda: Location(None, 30.0), ValueError, "latitude"),  # type: ignore[arg-type]
-        (lambda: Location(91.0, 30.0), ValueError, "latitude"),
-        (lambda: Location(50.0, float("nan")), ValueError, "longitude"),
+        (lambda: Location(None, 30.0, "Office"), ValueError, "latitude"),  # type: ignore[arg-type]
+        (lambda: Location(91.0, 30.0, "Office"), ValueError, "latitude"),
+        (lambda: Location(50.0, float("nan"), "Office"), ValueError, "longitude"),
+        (lambda: Location(50.0, 30.0, ""), ValueError, "title"),
         (lambda: ContactCard("", "+1"), ValueError, "full_name"),
         (lambda: ContactCard("Ann", ""), ValueError, "phone_number"),
         (lambda: Text("x", watermark=-1), ValueError, "watermark"),

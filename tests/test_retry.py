@@ -19,7 +19,6 @@ from smartsender_async import errors
 from smartsender_async.errors import parse_retry_after
 from smartsender_async.ratelimit import InMemoryRateLimiter, LockGateClosedError, RateLimit
 from smartsender_async.retry import (
-    DEFAULT_LOCK_SECONDS,
     AttemptResult,
     RequestEvent,
     RetryPolicy,
@@ -366,17 +365,18 @@ async def test_long_lock_is_returned_at_once_and_still_closes_the_gate(
     assert isinstance(error, errors.RateLimitedError) and error.retry_after == 120.0
 
 
-async def test_lock_without_a_delay_assumes_the_shortest_lock(
+async def test_lock_without_a_delay_is_raised_at_once_without_a_gate(
     api: respx.MockRouter, sleeps: Sleeps
 ) -> None:
-    api.get("/chats").mock(side_effect=[httpx.Response(423), httpx.Response(200, json={})])
+    route = api.get("/chats").mock(
+        side_effect=[httpx.Response(423, json={"error": {"code": 423, "message": "Locked"}})]
+    )
     limiter = RecordingLimiter()
     result = await call("GET", "/chats", sleeps, limiter=limiter)
-    assert ("lock", DEFAULT_LOCK_SECONDS) in limiter.calls
-    assert result.retries_taken == 1
-    route = api.get("/chats/2").respond(423)
-    result = await call("GET", "/chats/2", sleeps, policy=RetryPolicy(max_wait=30.0))
-    assert result.response.status_code == 423 and route.call_count == 1
+    assert result.response.status_code == 423 and result.retries_taken == 0
+    assert route.call_count == 1
+    assert limiter.calls == [("acquire", KEY)]  # no guessed lock held over other tasks
+    assert sleeps.calls == []
 
 
 async def test_429_with_retry_after_header_seconds_and_date(

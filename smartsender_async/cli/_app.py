@@ -522,7 +522,7 @@ def _location(value: str) -> tuple[float, float]:
 @_media_option("voice")
 @_media_option("animation")
 @click.option("--location", metavar="LAT,LON", help="Send a location (see --title).")
-@click.option("--title", default="", help="The title of a --location.")
+@click.option("--title", default="", help="The title of a --location (required with it).")
 @click.option(
     "--contact-card", nargs=2, metavar="NAME PHONE", default=None, help="Send a contact card."
 )
@@ -563,6 +563,8 @@ def send(
         )
     if title and location is None:
         raise click.UsageError("--title goes with --location")
+    if location is not None and not title.strip():
+        raise click.UsageError("--location needs --title (the API requires a title)")
     message: OutgoingMessage
     try:
         if text is not None:
