@@ -1,4 +1,5 @@
-"""The opt-in pytest plugin: fixtures, marker, and that it stays opt-in."""
+"""The pytest plugin: fixtures, marker, the entry point that loads it, and the explicit
+ways to enable it when plugin autoloading is off."""
 
 from __future__ import annotations
 
@@ -75,11 +76,28 @@ def test_enabled_from_conftest(pytester: pytest.Pytester) -> None:
     pytester.runpytest(*QUIET, "--strict-markers").assert_outcomes(passed=4)
 
 
-def test_not_enabled_by_default(pytester: pytest.Pytester) -> None:
+def test_not_loaded_when_autoload_is_off_and_not_asked_for(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user="def test_x(smartsender_emulator):\n    pass\n")
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'smartsender_emulator' not found*"])
+
+
+def test_declared_as_a_pytest11_entry_point_named_like_its_module() -> None:
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    name = "smartsender_async.testing.pytest_plugin"
+    assert found.get(name) == name
+
+
+def test_autoloaded_and_also_listed_in_conftest_loads_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    pytester.makeconftest('pytest_plugins = ["smartsender_async.testing.pytest_plugin"]')
+    pytester.makepyfile(test_user=USER_TESTS)
+    pytester.runpytest_subprocess(*QUIET, "--strict-markers").assert_outcomes(passed=4)
 
 
 def test_importing_the_emulator_and_plugin_does_not_need_uvicorn() -> None:

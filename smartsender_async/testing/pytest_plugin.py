@@ -1,7 +1,9 @@
-"""Opt-in pytest plugin: a fresh Smart Sender emulator per test.
+"""pytest plugin: a fresh Smart Sender emulator per test.
 
-Enable it in a ``conftest.py`` with ``pytest_plugins = ["smartsender_async.testing.pytest_plugin"]``
-or on the command line with ``-p smartsender_async.testing.pytest_plugin``.
+pytest loads it by itself wherever smartsender-async is installed (a ``pytest11`` entry
+point).  With ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, enable it in a ``conftest.py`` with
+``pytest_plugins = ["smartsender_async.testing.pytest_plugin"]`` or on the command line
+with ``-p smartsender_async.testing.pytest_plugin``.  It imports no server at load time.
 
 Fixtures:
 
