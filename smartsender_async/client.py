@@ -313,6 +313,7 @@ class SmartSender:
                 f"unexpected response shape for {method} {path}: {exc}",
                 status_code=response.status_code,
                 raw_body=truncate_body(response.content),
+                response=response,
             ) from None
         object.__setattr__(result, "response_info", info)
         return result
@@ -328,6 +329,7 @@ class SmartSender:
                 f'{method} {path}: expected {{"state": true}}',
                 status_code=response.status_code,
                 raw_body=truncate_body(response.content),
+                response=response,
             )
 
     async def _send(
@@ -396,9 +398,19 @@ class SmartSender:
     def _json(response: httpx.Response) -> Any:
         content = response.content
         try:
-            return loads(content)
+            data = loads(content)
         except ValueError:
             problem = "empty response body" if not content else "response body is not JSON"
             raise ResponseDecodeError(
-                problem, status_code=response.status_code, raw_body=truncate_body(content)
+                problem,
+                status_code=response.status_code,
+                raw_body=truncate_body(content),
+                response=response,
             ) from None
+        if data.__class__ is dict and "error" in data:
+            # An error envelope under a success status: its error.code is the status.
+            envelope = data["error"]
+            code = envelope.get("code") if envelope.__class__ is dict else None
+            if code.__class__ is int and 400 <= code <= 599:
+                raise from_response(response, status=code)
+        return data

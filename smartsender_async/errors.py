@@ -157,10 +157,19 @@ class ResponseDecodeError(SmartSenderError):
     Carries ``status_code`` and ``raw_body`` (truncated) so the surprise can be diagnosed.
     """
 
-    def __init__(self, message: str, *, status_code: int, raw_body: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        raw_body: str,
+        response: httpx.Response | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.raw_body = raw_body
+        #: The response (its request carries no credentials), when there was one.
+        self.response = redact_response(response) if response is not None else None
 
     def __str__(self) -> str:
         snippet = self.raw_body[:200]
@@ -244,14 +253,19 @@ def redact_response(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def from_response(response: httpx.Response) -> APIError:
+def from_response(response: httpx.Response, *, status: int | None = None) -> APIError:
     """Build the typed exception for an error ``response`` (status >= 400).
+
+    ``status`` overrides the HTTP status, for a 200 whose body is an error envelope
+    (``{"error": {"code": 404, ...}}``): consumers of this API treat ``error.code`` as
+    the status.
 
     The body is expected as ``{"error": {"code": …, "message": …, "description": …}}`` but
     anything else (HTML from a proxy, an empty body, truncated JSON) still gives the
     right class, with the raw text kept for diagnosis.
     """
-    status = response.status_code
+    if status is None:
+        status = response.status_code
     content = response.content
     raw_body = truncate_body(content)
     body: Any = None

@@ -490,7 +490,7 @@ async def test_undecodable_success_bodies(
         {"cursor": {"page": 1, "pages": 1}, "collection": [{"name": "no id"}]},
         {"cursor": {"page": 1, "pages": 1}, "collection": [{"id": "x1"}]},
         [1, 2, 3],
-        {"error": {"code": 500, "message": "odd"}},
+        {"error": "no code"},
     ],
 )
 async def test_unexpected_shapes_are_typed(
@@ -500,6 +500,25 @@ async def test_unexpected_shapes_are_typed(
     with pytest.raises(ResponseDecodeError) as info:
         await client.chats.list()
     assert json.loads(info.value.raw_body) == payload
+
+
+async def test_decode_error_keeps_the_response(mock: respx.MockRouter, client: SmartSender) -> None:
+    mock.get("/chats").respond(200, text="<html>oops</html>")
+    with pytest.raises(ResponseDecodeError) as info:
+        await client.chats.list()
+    assert info.value.response is not None and info.value.response.status_code == 200
+    assert info.value.response.request.headers["authorization"] == "[redacted]"
+
+
+@pytest.mark.parametrize(("code", "cls"), [(404, NotFoundError), (500, ServerError)])
+async def test_error_envelope_under_200_is_typed_by_its_code(
+    mock: respx.MockRouter, client: SmartSender, code: int, cls: type[APIError]
+) -> None:
+    mock.get("/chats/1").respond(200, json={"error": {"code": code, "message": "Not found"}})
+    with pytest.raises(cls) as info:
+        await client.chats.get(1)
+    assert info.value.status_code == code
+    assert info.value.message == "Not found"
 
 
 async def test_huge_error_body_is_truncated(mock: respx.MockRouter, client: SmartSender) -> None:

@@ -887,3 +887,14 @@ def test_a_chat_stream_over_loopback_sockets() -> None:
         for backend in BACKENDS:
             anyio.run(scenario, url, backend=backend)
     assert emu.stats.by_endpoint[CHATS] == 2 * 12
+
+
+async def test_stream_all_messages_takes_chat_ids_and_checks_them_first() -> None:
+    emulator = Emulator(seed=5, chats=4, messages_per_chat=3, rate_limit=None)
+    async with emulator.client() as client:
+        ids = emulator.chat_ids()[:2]
+        pairs = [(chat.id, m.id) async for chat, m in client.chats.stream_all_messages(ids)]
+        with pytest.raises(ValueError, match="chats"):
+            client.chats.stream_all_messages([ids[0], 0])
+    assert [chat_id for chat_id, _ in pairs] == [ids[0]] * 3 + [ids[1]] * 3
+    assert emulator.stats.by_endpoint["GET /chats/{chatId}/messages"] == 2

@@ -200,7 +200,7 @@ class ChatsResource(Resource):
 
     def stream_all_messages(
         self,
-        chats: Iterable[Chat] | AsyncIterable[Chat] | None = None,
+        chats: Iterable[Chat | int] | AsyncIterable[Chat] | None = None,
         *,
         concurrency: int = 8,
         since: datetime | None = None,
@@ -208,12 +208,24 @@ class ChatsResource(Resource):
     ) -> FanOutStream[Chat, Message]:
         """``(chat, message)`` pairs for many chats under one bound of ``concurrency`` requests.
 
-        ``chats`` defaults to every chat (``self.stream()``).  Each chat's messages come
+        ``chats`` defaults to every chat (``self.stream()``); a list or tuple may hold chat
+        ids instead of chats (each is then yielded as ``Chat(id=...)``).  Each chat's messages come
         newest first, each once; ``since`` applies per chat.
         """
         check_stream_args(concurrency, None)
         stop = since_stop(since)
-        parents = self.stream(concurrency=concurrency) if chats is None else chats
+        parents: Iterable[Chat] | AsyncIterable[Chat]
+        if chats is None:
+            parents = self.stream(concurrency=concurrency)
+        elif isinstance(chats, (list, tuple)):
+            # Chat ids are accepted too; checked here, before any request.
+            parents = [
+                c if isinstance(c, Chat) else Chat(id=check_id("chats[]", c)) for c in chats
+            ]
+        elif isinstance(chats, (Iterable, AsyncIterable)):
+            parents = chats  # type: ignore[assignment]
+        else:
+            raise TypeError(f"chats must be an iterable of Chat (or chat ids), got {chats!r}")
 
         async def fetch(chat: Chat, page: int) -> Page[Message]:
             return await self.messages(chat.id, page, MAX_LIMITATION, activities=activities)

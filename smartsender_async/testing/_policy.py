@@ -67,6 +67,23 @@ class Stats:
     #: Inbound messages created by background churn.
     churn_messages: int = 0
 
+    # Spelled as the issue and the README describe them, for readable assertions.
+
+    @property
+    def requests_served(self) -> int:
+        """Same as ``requests``."""
+        return self.requests
+
+    @property
+    def locked_served(self) -> int:
+        """Same as ``locked``: HTTP 423 responses served."""
+        return self.locked
+
+    @property
+    def requests_per_endpoint(self) -> Counter[str]:
+        """Same as ``by_endpoint``."""
+        return self.by_endpoint
+
     def reset(self) -> None:
         """Zero every counter (state and quota are left alone)."""
         self.requests = self.locked = self.lock_events = self.churn_messages = 0
