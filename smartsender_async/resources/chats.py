@@ -219,9 +219,7 @@ class ChatsResource(Resource):
             parents = self.stream(concurrency=concurrency)
         elif isinstance(chats, (list, tuple)):
             # Chat ids are accepted too; checked here, before any request.
-            parents = [
-                c if isinstance(c, Chat) else Chat(id=check_id("chats[]", c)) for c in chats
-            ]
+            parents = [c if isinstance(c, Chat) else Chat(id=check_id("chats[]", c)) for c in chats]
         elif isinstance(chats, (Iterable, AsyncIterable)):
             parents = chats  # type: ignore[assignment]
         else:
