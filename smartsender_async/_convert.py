@@ -396,15 +396,16 @@ def _field_lines(
         lines.extend(line.format(v=v) for line in _TIMESTAMP_LINES)
     elif spec.kind == "record":
         inner = _strip_optional(typing.get_type_hints(stack[-1])[spec.attr])
+        # PHP encodes an empty object as [], so [] where an object belongs means "none".
         if inner in stack or len(stack) >= _INLINE_DEPTH:
-            lines.append(f"{v} = _d{n} if {v} is None else {conv}({v})")
+            lines.append(f"{v} = _d{n} if {v} is None or {v} == [] else {conv}({v})")
         else:
             # Inline the nested record's hook: one Python call less per nested object.
             lines += [
                 f"if {v} is None:",
                 f"    {v} = _d{n}",
                 f"elif {v}.__class__ is not dict:",
-                f"    _not_object({v})",
+                f"    {v} = _d{n} if {v} == [] else _not_object({v})",
                 "else:",
                 *(
                     "    " + line

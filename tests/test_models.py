@@ -474,3 +474,13 @@ def test_models_are_frozen_and_slotted() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         chat.id = 2  # type: ignore[misc]
     assert not hasattr(chat, "__dict__")
+
+
+def test_php_empty_array_where_an_object_belongs_means_none() -> None:
+    msg = structure({"id": 1, "sender": [], "gate": [], "state": []}, Message)
+    assert (msg.sender, msg.gate, msg.state) == (None, None, {})
+    chat = structure({"id": 2, "contact": []}, Chat)
+    assert chat.contact is None
+    with pytest.raises(DecodeError) as info:
+        structure({"id": 3, "contact": [1]}, Chat)
+    assert info.value.path == "contact"
