@@ -20,11 +20,14 @@ def _quota(text: str) -> tuple[int, float] | None:
         return None
     try:
         limit, _, period = text.partition("/")
-        return int(limit), float(period or 60)
+        quota = int(limit), float(period or 60)
     except ValueError:
+        quota = (0, 0.0)
+    if quota[0] < 1 or not quota[1] > 0:
         raise argparse.ArgumentTypeError(
-            f"expected LIMIT/PERIOD_S or 'off', got {text!r}"
-        ) from None
+            f"expected LIMIT/PERIOD_S with LIMIT >= 1 and PERIOD_S > 0, or 'off'; got {text!r}"
+        )
+    return quota
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,7 +121,13 @@ def make_server(
 ) -> Any:
     """A ``uvicorn.Server`` for the emulator's ASGI app (quiet, no lifespan); ``on_ready``
     runs once it accepts connections.  ``config`` overrides ``uvicorn.Config`` options."""
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImportError(
+            "serving the emulator over sockets needs uvicorn: "
+            "pip install 'smartsender-async[testing]'"
+        ) from None
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
