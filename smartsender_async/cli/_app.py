@@ -42,6 +42,7 @@ from smartsender_async.outgoing import (
     Video,
     Voice,
 )
+from smartsender_async.pagination import PageStream
 from smartsender_async.ratelimit import RateLimit
 from smartsender_async.retry import RequestEvent, RetryPolicy
 from smartsender_async.testing import Emulator
@@ -371,29 +372,17 @@ def chats(
     if term is not None and not term.strip():
         raise click.BadParameter("must not be empty", param_hint="--term")
     selector = "unread" if unread else "private" if operator_id is not None else None
-    from smartsender_async.models.chats import Chat
+    from ._output import chats_table
 
-    from ._output import chats_table, to_json
-
-    async def body(client: SmartSender) -> list[Chat]:
-        found: list[Chat] = []
-        stream = client.chats.stream(
+    _print_stream(
+        settings,
+        lambda client: client.chats.stream(
             term=term, state=state, selector=selector, operator_id=operator_id, limit=limit or None
-        )
-        async with stream:
-            async for chat in stream:
-                if as_json:
-                    click.echo(to_json(chat))
-                else:
-                    found.append(chat)
-        return found
-
-    found = settings.run(body)
-    if not as_json:
-        if found:
-            _console().print(chats_table(found))
-        else:
-            _note("no chats match")
+        ),
+        as_json=as_json,
+        table=chats_table,
+        empty="no chats match",
+    )
 
 
 @cli.command()
@@ -433,29 +422,46 @@ def messages(
     as_json: bool,
 ) -> None:
     """List a chat's messages, newest first."""
-    from smartsender_async.models.messages import Message
+    from ._output import messages_table
 
-    from ._output import messages_table, to_json
-
-    async def body(client: SmartSender) -> list[Message]:
-        found: list[Message] = []
-        stream = client.chats.stream_messages(
+    _print_stream(
+        settings,
+        lambda client: client.chats.stream_messages(
             chat_id, since=since, limit=limit or None, activities=activities
-        )
-        async with stream:
-            async for message in stream:
+        ),
+        as_json=as_json,
+        table=messages_table,
+        empty="no messages",
+    )
+
+
+def _print_stream(
+    settings: Settings,
+    open_stream: Callable[[SmartSender], PageStream[Any]],
+    *,
+    as_json: bool,
+    table: Callable[[list[Any]], Any],
+    empty: str,
+) -> None:
+    """Walk a stream: JSON Lines as items arrive, or one table at the end."""
+    from ._output import to_json
+
+    async def body(client: SmartSender) -> list[Any]:
+        found: list[Any] = []
+        async with open_stream(client) as stream:
+            async for item in stream:
                 if as_json:
-                    click.echo(to_json(message))
+                    click.echo(to_json(item))
                 else:
-                    found.append(message)
+                    found.append(item)
         return found
 
     found = settings.run(body)
     if not as_json:
         if found:
-            _console().print(messages_table(found))
+            _console().print(table(found))
         else:
-            _note("no messages")
+            _note(empty)
 
 
 @cli.command()
