@@ -245,7 +245,7 @@ async def send_with_retry(
             response = await send()
         except httpx.TransportError as exc:
             if trace:
-                _trace_error(observer, method, path, retries, exc, started, waited)
+                _trace_outcome(observer, method, path, retries, exc, started, waited)
             repeatable = isinstance(exc, _NEVER_SENT) or (
                 idempotent and isinstance(exc, _MAYBE_SENT)
             )
@@ -259,7 +259,7 @@ async def send_with_retry(
             raise _transport_error(exc, method, path, retries) from exc
         status = response.status_code
         if trace:
-            _trace_response(observer, method, path, retries, status, started, waited)
+            _trace_outcome(observer, method, path, retries, status, started, waited)
         if status not in _SPECIAL:
             return AttemptResult(response, retries, rate_limit_wait)
 
@@ -333,55 +333,39 @@ def _transport_error(
     return error
 
 
-def _trace_response(
+def _trace_outcome(
     observer: Callable[[RequestEvent], None] | None,
     method: str,
     path: str,
     retries: int,
-    status: int,
+    outcome: int | BaseException,
     started: float,
     waited: float,
 ) -> None:
+    """The DEBUG line and the observer event for one attempt's response or failure."""
     elapsed = time.perf_counter() - started
-    logger.debug(
-        "%s %s -> %d in %.1f ms (retry %d, rate-limit wait %.3f s)",
-        method,
-        path,
-        status,
-        elapsed * 1000,
-        retries,
-        waited,
-    )
-    if observer is not None:
-        event = RequestEvent(
-            "response", method, path, retries + 1, status=status, elapsed=elapsed, wait=waited
-        )
-        _notify(observer, event)
-
-
-def _trace_error(
-    observer: Callable[[RequestEvent], None] | None,
-    method: str,
-    path: str,
-    retries: int,
-    exc: BaseException,
-    started: float,
-    waited: float,
-) -> None:
-    elapsed = time.perf_counter() - started
-    name = type(exc).__name__
+    status = outcome if isinstance(outcome, int) else None
+    error = None if isinstance(outcome, int) else type(outcome).__name__
     logger.debug(
         "%s %s -> %s in %.1f ms (retry %d, rate-limit wait %.3f s)",
         method,
         path,
-        name,
+        status if error is None else error,
         elapsed * 1000,
         retries,
         waited,
     )
     if observer is not None:
+        kind: Literal["response", "error"] = "response" if error is None else "error"
         event = RequestEvent(
-            "error", method, path, retries + 1, error=name, elapsed=elapsed, wait=waited
+            kind,
+            method,
+            path,
+            retries + 1,
+            status=status,
+            error=error,
+            elapsed=elapsed,
+            wait=waited,
         )
         _notify(observer, event)
 
