@@ -85,7 +85,7 @@ class Text(_Outgoing):
         return {"content": self.content}
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class _Media(_Outgoing):
     """A media message: the file at ``url`` (sent as ``media``).
 
@@ -95,46 +95,57 @@ class _Media(_Outgoing):
     url: str = attrs.field(validator=_non_empty_str)
     watermark: int | None = attrs.field(default=None, kw_only=True, validator=_watermark)
 
+    def __init__(
+        self, url: str | None = None, *, media: str | None = None, watermark: int | None = None
+    ) -> None:
+        # ``media`` is the wire name; either spelling is accepted, not both.
+        if url is not None and media is not None:
+            raise TypeError(f"{type(self).__name__}: pass url or media, not both")
+        chosen = url if url is not None else media
+        if chosen is None:
+            raise TypeError(f"{type(self).__name__}.url is required (the media file's URL)")
+        self.__attrs_init__(chosen, watermark=watermark)
+
     def _fields(self) -> dict[str, Any]:
         return {"media": self.url}
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Picture(_Media):
     """An image at ``url``."""
 
     type: ClassVar[str] = "picture"
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class File(_Media):
     """A document at ``url``."""
 
     type: ClassVar[str] = "file"
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Video(_Media):
     """A video at ``url``."""
 
     type: ClassVar[str] = "video"
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Audio(_Media):
     """An audio file at ``url``."""
 
     type: ClassVar[str] = "audio"
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Voice(_Media):
     """A voice message at ``url``."""
 
     type: ClassVar[str] = "voice"
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Animation(_Media):
     """An animation (GIF) at ``url``."""
 

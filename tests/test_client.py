@@ -633,3 +633,17 @@ async def test_no_unclosed_warnings(mock: respx.MockRouter) -> None:
         del c
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("cls", [Picture, File, out.Video, out.Audio, out.Voice, out.Animation])
+def test_media_types_take_url_or_the_wire_name_media(cls: type[Any]) -> None:
+    assert cls("https://x/a") == cls(url="https://x/a") == cls(media="https://x/a")
+    assert cls(media="https://x/a").to_body(5) == {
+        "type": cls.type,
+        "media": "https://x/a",
+        "watermark": 5,
+    }
+    with pytest.raises(TypeError, match="url"):
+        cls()
+    with pytest.raises(TypeError, match="not both"):
+        cls("https://x/a", media="https://x/b")
