@@ -101,9 +101,9 @@ class SmartSender:
         token: the project's API token. Defaults to the ``SMARTSENDER_TOKEN`` environment
             variable; with neither, :class:`ConfigurationError` is raised.  The token never
             appears in a repr, an exception or a log record.
-        base_url: the API root. Defaults to the ``SMARTSENDER_BASE_URL`` environment
-            variable, else ``https://api.smartsender.com/v1``; point it at an emulator or a
-            proxy when needed.
+        base_url: the API root, ``https://api.smartsender.com/v1``.  When left at that
+            default, the ``SMARTSENDER_BASE_URL`` environment variable replaces it if set
+            (to point code you do not control at an emulator or a proxy).
         timeout: seconds (or an :class:`httpx.Timeout`) for each attempt.
         http_client: an :class:`httpx.AsyncClient` you own and configure (proxies, limits,
             event hooks). It is never closed by this client.
@@ -133,7 +133,7 @@ class SmartSender:
         self,
         token: str | None = None,
         *,
-        base_url: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -150,7 +150,7 @@ class SmartSender:
             )
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("token must be a non-empty string")
-        if base_url is None:
+        if base_url is None or base_url == DEFAULT_BASE_URL:
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")

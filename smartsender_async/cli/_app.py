@@ -147,8 +147,10 @@ class Settings:
             kwargs["rate_limit"] = self.rate
         if self.uses_emulator:
             return self.get_emulator().client(**kwargs)
+        if self.base_url is not None:
+            kwargs["base_url"] = self.base_url
         try:
-            return SmartSender(self.token, base_url=self.base_url, **kwargs)
+            return SmartSender(self.token, **kwargs)
         except ConfigurationError as exc:
             raise UsageProblem(str(exc)) from None
 
