@@ -626,6 +626,7 @@ async def test_owned_client_closed_and_refuses_use(mock: respx.MockRouter) -> No
 
 async def test_no_unclosed_warnings(mock: respx.MockRouter) -> None:
     mock.get("/chats/1").respond(json={"id": 1})
+    gc.collect()  # earlier tests' garbage must not count here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         async with SmartSender(TOKEN, rate_limit=None) as c:

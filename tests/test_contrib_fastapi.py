@@ -105,6 +105,7 @@ def build_app(base_url: str, token: str) -> FastAPI:
 @contextlib.contextmanager
 def no_resource_warnings() -> Iterator[list[warnings.WarningMessage]]:
     """Record every warning (from any thread) and fail on a ResourceWarning."""
+    gc.collect()  # earlier tests' garbage must not count here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield caught

@@ -67,6 +67,7 @@ def served_emulator(monkeypatch: pytest.MonkeyPatch, chats: int) -> Iterator[Emu
 
 @contextlib.contextmanager
 def no_resource_warnings() -> Iterator[None]:
+    gc.collect()  # earlier tests' garbage must not count here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield

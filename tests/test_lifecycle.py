@@ -31,6 +31,7 @@ def test_client_used_from_second_loop_raises_clear_error() -> None:
 
 
 def test_unclosed_client_warns_once_with_the_fix() -> None:
+    gc.collect()  # earlier tests' garbage must not count here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         client = SmartSender(TOKEN, transport=_transport(), rate_limit=None)
@@ -44,6 +45,7 @@ def test_unclosed_client_warns_once_with_the_fix() -> None:
 
 
 def test_closed_client_does_not_warn() -> None:
+    gc.collect()  # earlier tests' garbage must not count here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         client = SmartSender(TOKEN, transport=_transport(), rate_limit=None)
@@ -54,6 +56,7 @@ def test_closed_client_does_not_warn() -> None:
 
 
 def test_user_supplied_http_client_never_warns() -> None:
+    gc.collect()  # earlier tests' garbage must not count here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         http = httpx.AsyncClient(transport=_transport())
