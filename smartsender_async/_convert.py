@@ -30,6 +30,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import attrs
 import cattrs
 
+from smartsender_async.models.chats import Channel
 from smartsender_async.models.common import EMPTY, Cursor, Page
 from smartsender_async.models.messages import (
     CONTENT_TYPES,
@@ -37,6 +38,7 @@ from smartsender_async.models.messages import (
     Content,
     MediaGroupContent,
     MessageContent,
+    Sender,
     TelegramInvoiceContent,
     TransientContent,
     UnknownContent,
@@ -448,6 +450,8 @@ def _record_block(
     obj = f"o{prefix}"
     ns[f"_cls{prefix}"] = cls
     ns[f"_known{prefix}"] = frozenset(s.key for s in specs).issuperset
+    if cls in _INTERNED and setters is not None:
+        return _interned_block(cls, specs, setters, src, dst, prefix, ns, stack)
     lines = [f"{obj} = _new(_cls{prefix})"] if setters is not None else []
     for i, spec in enumerate(specs):
         n = f"{prefix}{i}"
@@ -468,6 +472,62 @@ def _record_block(
             ns[f"_d{prefix}_{field.name}"] = field.default
             lines.append(f"_s{prefix}_{field.name}({obj}, _d{prefix}_{field.name})")
     lines.append(f"{dst} = {obj}")
+    return lines
+
+
+#: Small value records that repeat across a page (a project's few channels, a chat's
+#: senders): one frozen instance is shared per distinct value instead of building a new
+#: one each time.  Only records with no ``extra`` keys are shared; the cache is bounded.
+_INTERN_LIMIT = 4096
+_INTERNED: frozenset[type[Any]] = frozenset((Channel, Sender))
+
+
+def _interned_block(
+    cls: type[Any],
+    specs: list[_FieldSpec],
+    setters: dict[str, Callable[[Any, Any], None]],
+    src: str,
+    dst: str,
+    prefix: str,
+    ns: dict[str, Any],
+    stack: tuple[type[Any], ...],
+) -> list[str]:
+    """Like :func:`_record_block`, but reuses an equal instance built before."""
+    obj = f"o{prefix}"
+    cache: dict[tuple[Any, ...], Any] = {}
+    ns[f"_cache{prefix}"] = cache
+    ns["_INTERN_LIMIT"] = _INTERN_LIMIT
+    lines: list[str] = []
+    names = []
+    for i, spec in enumerate(specs):
+        n = f"{prefix}{i}"
+        lines += _field_lines(spec, n, src, ns, stack)
+        names.append(f"v{n}")
+    key = f"k{prefix}"
+    lines += [
+        f"if _known{prefix}({src}):",
+        f"    {key} = ({', '.join(names)},)",
+        f"    {obj} = _cache{prefix}.get({key})",
+        "else:",
+        f"    {key} = None",
+        f"    {obj} = None",
+        f"if {obj} is None:",
+        f"    {obj} = _new(_cls{prefix})",
+    ]
+    for i, spec in enumerate(specs):
+        n = f"{prefix}{i}"
+        ns[f"_s{n}"] = setters[spec.attr]
+        lines.append(f"    _s{n}({obj}, v{n})")
+    ns[f"_sx{prefix}"] = setters["extra"]
+    lines += [
+        f"    if {key} is None:",
+        f"        _sx{prefix}({obj}, _extra({src}, _known{prefix}))",
+        "    else:",
+        f"        _sx{prefix}({obj}, _EMPTY)",
+        f"        if len(_cache{prefix}) < _INTERN_LIMIT:",
+        f"            _cache{prefix}[{key}] = {obj}",
+        f"{dst} = {obj}",
+    ]
     return lines
 
 

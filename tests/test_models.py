@@ -484,3 +484,27 @@ def test_php_empty_array_where_an_object_belongs_means_none() -> None:
     with pytest.raises(DecodeError) as info:
         structure({"id": 3, "contact": [1]}, Chat)
     assert info.value.path == "contact"
+
+
+def test_repeated_channels_and_senders_are_shared_but_never_mixed_up() -> None:
+    gate = {"id": 1, "channel": {"type": "telegram", "name": "bot"}}
+    odd = {"id": 2, "channel": {"type": "telegram", "name": "bot", "color": "red"}}
+    page = structure(
+        {
+            "cursor": {"page": 1, "pages": 1},
+            "collection": [{"id": 1, "gates": [gate, odd]}, {"id": 2, "gates": [gate]}],
+        },
+        Page[Chat],
+    )
+    first, with_extra = page.items[0].gates
+    again = page.items[1].gates[0]
+    assert first.channel is again.channel  # one frozen instance per distinct value
+    assert first.channel == m.Channel(type="telegram", name="bot")
+    assert with_extra.channel is not first.channel
+    assert with_extra.channel is not None and with_extra.channel.extra == {"color": "red"}
+    assert first.channel is not None and first.channel.extra == {}
+    senders = structure(
+        [{"id": i, "sender": {"type": "contact", "fullName": "Ann"}} for i in (1, 2)],
+        list[Message],
+    )
+    assert senders[0].sender is senders[1].sender
