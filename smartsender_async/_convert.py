@@ -320,27 +320,45 @@ def _record_fn(cls: type[Any]) -> Callable[[Any], Any]:
     return fn
 
 
-def _slot_setters(cls: type[Any]) -> dict[str, Callable[[Any, Any], None]] | None:
-    """Each attribute's slot ``__set__``, or ``None`` when ``cls`` must go through ``__init__``.
+_TWINS: dict[type[Any], type[Any] | None] = {}
 
-    Setting slots directly on ``object.__new__(cls)`` builds a frozen attrs instance in a
-    third of the time its ``__init__`` takes (which calls ``object.__setattr__`` per field).
-    That is only equivalent while ``__init__`` does nothing else: no validators, converters
-    or ``__attrs_post_init__``.
+
+def _twin(cls: type[Any]) -> type[Any] | None:
+    """A mutable twin of ``cls`` to build instances in, or ``None`` when ``cls`` must be built
+    through its ``__init__``.
+
+    A frozen attrs class refuses attribute assignment, and its ``__init__`` pays one
+    ``object.__setattr__`` call per field.  The twin is a subclass that adds no slots and
+    restores plain assignment, so a generated hook fills a new twin with ordinary slot stores
+    (which the interpreter specialises) and then sets ``__class__`` to ``cls``: what comes
+    out is a plain ``cls`` instance, built in under a third of the time ``__init__`` takes.
+    That is only equivalent while ``__init__`` does nothing else: no validators, converters,
+    factory defaults or ``__attrs_post_init__``.
     """
-    if not getattr(cls, "__slots__", None) or hasattr(cls, "__attrs_post_init__"):
-        return None
-    setters = {}
-    for field in attrs.fields(cls):
-        if field.validator is not None or field.converter is not None:
-            return None
-        if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-            return None  # pragma: no cover - no model uses a factory default
-        slot = getattr(cls, field.name, None)
-        if not isinstance(slot, types.MemberDescriptorType):
-            return None  # pragma: no cover
-        setters[field.name] = slot.__set__
-    return setters
+    if cls in _TWINS:
+        return _TWINS[cls]
+    twin: type[Any] | None = None
+    if getattr(cls, "__slots__", None) and not hasattr(cls, "__attrs_post_init__"):
+        plain = all(
+            field.validator is None
+            and field.converter is None
+            and not isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
+            and isinstance(getattr(cls, field.name, None), types.MemberDescriptorType)
+            for field in attrs.fields(cls)
+        )
+        if plain:
+            # __setattr__ and __delattr__ share one type slot: both must be object's for
+            # attribute stores on the twin to take the interpreter's fast path.
+            namespace = {
+                "__slots__": (),
+                "__setattr__": object.__setattr__,
+                "__delattr__": object.__delattr__,
+                "__module__": __name__,
+                "__qualname__": f"_Building{cls.__name__}",
+            }
+            twin = type(f"_Building{cls.__name__}", (cls,), namespace)
+    _TWINS[cls] = twin
+    return twin
 
 
 # Straight-line conversions, inlined into the generated hooks for the common types; the
@@ -389,7 +407,28 @@ def _field_lines(
     ns[f"_d{n}"] = spec.default
     get = f"{src}[{spec.key!r}]" if spec.required else f"{src}.get({spec.key!r})"
     lines = [f"{v} = {get}"]
-    if spec.kind in ("records", "maps"):
+    if spec.kind == "records" and _can_inline(spec, stack):
+        # Inline the item's hook into a loop: one Python call less per item.
+        inner = get_args(typing.get_type_hints(stack[-1])[spec.attr])[0]
+        item, items = f"x{n}", f"l{n}"
+        lines += [
+            f"if {v} is None:",
+            f"    {v} = _d{n}",
+            f"elif {v}.__class__ is not list:",
+            f"    _not_list({v})",
+            "else:",
+            f"    {items} = []",
+            f"    for {item} in {v}:",
+            f"        if {item}.__class__ is not dict:",
+            f"            _not_object({item})",
+            *(
+                "        " + line
+                for line in _record_block(inner, item, item, f"{n}_", ns, (*stack, inner))
+            ),
+            f"        {items}.append({item})",
+            f"    {v} = _tuple({items})",
+        ]
+    elif spec.kind in ("records", "maps"):
         lines.append(
             f"{v} = _d{n} if {v} is None else _tuple([{conv}(x) for x in {v}])"
             f" if {v}.__class__ is list else _not_list({v})"
@@ -399,7 +438,7 @@ def _field_lines(
     elif spec.kind == "record":
         inner = _strip_optional(typing.get_type_hints(stack[-1])[spec.attr])
         # PHP encodes an empty object as [], so [] where an object belongs means "none".
-        if inner in stack or len(stack) >= _INLINE_DEPTH:
+        if not _can_inline(spec, stack):
             lines.append(f"{v} = _d{n} if {v} is None or {v} == [] else {conv}({v})")
         else:
             # Inline the nested record's hook: one Python call less per nested object.
@@ -421,6 +460,13 @@ def _field_lines(
     else:
         lines.append(f"{v} = _d{n} if {v} is None else {conv}({v})")
     return lines
+
+
+def _can_inline(spec: _FieldSpec, stack: tuple[type[Any], ...]) -> bool:
+    """Whether the record (or each record of the tuple) in ``spec`` is built inline."""
+    hint = typing.get_type_hints(stack[-1])[spec.attr]
+    inner = get_args(hint)[0] if spec.kind == "records" else _strip_optional(hint)
+    return inner not in stack and len(stack) < _INLINE_DEPTH
 
 
 def _not_list(value: Any) -> Any:
@@ -446,32 +492,29 @@ def _record_block(
     """
     specs = _RECORD_SPECS.get(cls) or _specs(cls)
     _RECORD_SPECS[cls] = specs
-    setters = _slot_setters(cls)
+    twin = _twin(cls)
     obj = f"o{prefix}"
     ns[f"_cls{prefix}"] = cls
     ns[f"_known{prefix}"] = frozenset(s.key for s in specs).issuperset
-    if cls in _INTERNED and setters is not None:
-        return _interned_block(cls, specs, setters, src, dst, prefix, ns, stack)
-    lines = [f"{obj} = _new(_cls{prefix})"] if setters is not None else []
+    if cls in _INTERNED and twin is not None:
+        return _interned_block(cls, twin, specs, src, dst, prefix, ns, stack)
+    lines = []
     for i, spec in enumerate(specs):
-        n = f"{prefix}{i}"
-        lines += _field_lines(spec, n, src, ns, stack)
-        if setters is not None:
-            ns[f"_s{n}"] = setters[spec.attr]
-            lines.append(f"_s{n}({obj}, v{n})")
+        lines += _field_lines(spec, f"{prefix}{i}", src, ns, stack)
     extra = f"_EMPTY if _known{prefix}({src}) else _extra({src}, _known{prefix})"
-    if setters is None:
+    if twin is None:
         args = ", ".join([f"v{prefix}{i}" for i in range(len(specs))] + [extra])
         return [*lines, f"{dst} = _cls{prefix}({args})"]
-    ns[f"_sx{prefix}"] = setters["extra"]
-    lines.append(f"_sx{prefix}({obj}, {extra})")
+    ns[f"_twin{prefix}"] = twin
+    lines.append(f"{obj} = _new(_twin{prefix})")
+    lines += [f"{obj}.{spec.attr} = v{prefix}{i}" for i, spec in enumerate(specs)]
+    lines.append(f"{obj}.extra = {extra}")
     # Attributes outside __init__ (response_info) still need their default in the slot.
     for field in attrs.fields(cls):
         if not field.init:
-            ns[f"_s{prefix}_{field.name}"] = setters[field.name]
             ns[f"_d{prefix}_{field.name}"] = field.default
-            lines.append(f"_s{prefix}_{field.name}({obj}, _d{prefix}_{field.name})")
-    lines.append(f"{dst} = {obj}")
+            lines.append(f"{obj}.{field.name} = _d{prefix}_{field.name}")
+    lines += [f"{obj}.__class__ = _cls{prefix}", f"{dst} = {obj}"]
     return lines
 
 
@@ -484,8 +527,8 @@ _INTERNED: frozenset[type[Any]] = frozenset((Channel, Sender))
 
 def _interned_block(
     cls: type[Any],
+    twin: type[Any],
     specs: list[_FieldSpec],
-    setters: dict[str, Callable[[Any, Any], None]],
     src: str,
     dst: str,
     prefix: str,
@@ -496,6 +539,7 @@ def _interned_block(
     obj = f"o{prefix}"
     cache: dict[tuple[Any, ...], Any] = {}
     ns[f"_cache{prefix}"] = cache
+    ns[f"_twin{prefix}"] = twin
     ns["_INTERN_LIMIT"] = _INTERN_LIMIT
     lines: list[str] = []
     names = []
@@ -512,18 +556,14 @@ def _interned_block(
         f"    {key} = None",
         f"    {obj} = None",
         f"if {obj} is None:",
-        f"    {obj} = _new(_cls{prefix})",
-    ]
-    for i, spec in enumerate(specs):
-        n = f"{prefix}{i}"
-        ns[f"_s{n}"] = setters[spec.attr]
-        lines.append(f"    _s{n}({obj}, v{n})")
-    ns[f"_sx{prefix}"] = setters["extra"]
-    lines += [
+        f"    {obj} = _new(_twin{prefix})",
+        *(f"    {obj}.{spec.attr} = {name}" for spec, name in zip(specs, names, strict=True)),
         f"    if {key} is None:",
-        f"        _sx{prefix}({obj}, _extra({src}, _known{prefix}))",
+        f"        {obj}.extra = _extra({src}, _known{prefix})",
+        f"        {obj}.__class__ = _cls{prefix}",
         "    else:",
-        f"        _sx{prefix}({obj}, _EMPTY)",
+        f"        {obj}.extra = _EMPTY",
+        f"        {obj}.__class__ = _cls{prefix}",
         f"        if len(_cache{prefix}) < _INTERN_LIMIT:",
         f"            _cache{prefix}[{key}] = {obj}",
         f"{dst} = {obj}",
@@ -587,23 +627,25 @@ def _generate_content_fn(cls: type[Content]) -> _ContentFn:
         for f in attrs.fields(cls)
         if f.name not in ("buttons", "raw")
     ]
-    setters = _slot_setters(cls)
-    ns: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_buttons": _buttons}
+    twin = _twin(cls)
+    ns: dict[str, Any] = {"_cls": cls, "_twin": twin, "_new": object.__new__, "_buttons": _buttons}
     body = []
-    for i, (name, key, conv) in enumerate(fields):
+    for i, (_name, key, conv) in enumerate(fields):
         ns[f"_c{i}"] = conv
         inline = _INLINE.get(conv, "{conv}({v})")
-        body += [f"v = p.get({key!r})", "v = " + inline.format(v="v", conv=f"_c{i}")]
-        body.append(f"_s{i}(o, v)" if setters else f"f{i} = v")
-        if setters:
-            ns[f"_s{i}"] = setters[name]
+        body += [f"v{i} = p.get({key!r})", f"v{i} = " + inline.format(v=f"v{i}", conv=f"_c{i}")]
     body.append("b = _buttons(b) if b else ()")
-    if setters:
-        ns["_sb"] = setters["buttons"]
-        ns["_sr"] = setters["raw"]
-        body = ["o = _new(_cls)", *body, "_sb(o, b)", "_sr(o, d)", "return o"]
+    if twin is not None:
+        body += [
+            "o = _new(_twin)",
+            *(f"o.{name} = v{i}" for i, (name, _, _) in enumerate(fields)),
+            "o.buttons = b",
+            "o.raw = d",
+            "o.__class__ = _cls",
+            "return o",
+        ]
     else:  # pragma: no cover - every content class is slotted
-        args = "".join(f"{name}=f{i}, " for i, (name, _, _) in enumerate(fields))
+        args = "".join(f"{name}=v{i}, " for i, (name, _, _) in enumerate(fields))
         body.append(f"return _cls({args}buttons=b, raw=d)")
     source = "def structure(d, p, b):\n" + "".join(f"    {line}\n" for line in body)
     exec(source, ns)
@@ -698,32 +740,32 @@ def _page_fn(item_type: Any) -> Callable[[Any], Any]:
         else (lambda v: converter.structure(v, item_type))
     )
     cursor_fn = _record_fn(Cursor)
-    page_set = _slot_setters(Page)
-    assert page_set is not None
-    set_cursor, set_items = page_set["cursor"], page_set["items"]
-    set_extra, set_info = page_set["extra"], page_set["response_info"]
+    twin = _twin(Page)
+    assert twin is not None
     new = object.__new__
 
     def structure_page(d: Any) -> Page[Any]:
         if d.__class__ is not dict:
             raise TypeError(f"expected a page object, got {d!r:.80}")
-        page = new(Page)
-        set_cursor(page, cursor_fn(d["cursor"]))
+        cursor = cursor_fn(d["cursor"])
         collection = d["collection"]
         if collection is None:
-            set_items(page, ())
+            items: tuple[Any, ...] = ()
         elif collection.__class__ is list:
-            set_items(page, tuple([item_fn(x) for x in collection]))
+            items = tuple([item_fn(x) for x in collection])
         else:
             _not_list(collection)
-        set_extra(
-            page,
+        page = new(twin)
+        page.cursor = cursor
+        page.items = items
+        page.extra = (
             EMPTY
             if d.keys() <= _PAGE_KNOWN
-            else {k: v for k, v in d.items() if k not in _PAGE_KNOWN},
+            else {k: v for k, v in d.items() if k not in _PAGE_KNOWN}
         )
-        set_info(page, None)
-        return page
+        page.response_info = None
+        page.__class__ = Page
+        return page  # type: ignore[no-any-return]
 
     _PAGE_FNS[item_type] = structure_page
     return structure_page

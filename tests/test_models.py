@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -508,3 +510,41 @@ def test_repeated_channels_and_senders_are_shared_but_never_mixed_up() -> None:
         list[Message],
     )
     assert senders[0].sender is senders[1].sender
+
+
+def _decoded_objects(obj: Any) -> list[Any]:
+    """``obj`` and every model reachable from it."""
+    found = [obj]
+    if attrs.has(type(obj)):
+        for field in attrs.fields(type(obj)):
+            value = getattr(obj, field.name)
+            values = value if isinstance(value, tuple) else (value,)
+            for item in values:
+                if attrs.has(type(item)):
+                    found += _decoded_objects(item)
+    return found
+
+
+@pytest.mark.parametrize(("data", "tp"), [(CHATS_PAGE, Page[Chat]), (MESSAGES_PAGE, Page[Message])])
+def test_decoded_models_are_plain_instances_of_their_class(data: Any, tp: Any) -> None:
+    # The decoder builds models in a mutable twin class and then re-classes them; what comes
+    # out must be indistinguishable from a model built through its constructor.
+    page = structure(data, tp)
+    objects = _decoded_objects(page)
+    assert len(objects) > 6
+    for obj in objects:
+        cls = type(obj)
+        assert cls.__module__.startswith("smartsender_async.models"), cls
+        assert not cls.__name__.startswith("_"), cls
+        first = attrs.fields(cls)[0].name
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(obj, first, None)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            delattr(obj, first)
+        init = {f.name: getattr(obj, f.name) for f in attrs.fields(cls) if f.init}
+        rebuilt = cls(**init)
+        assert rebuilt == obj
+        assert hash(rebuilt) == hash(obj)
+        assert pickle.loads(pickle.dumps(obj)) == obj
+        assert copy.copy(obj) == obj
+        assert attrs.evolve(obj) == obj

@@ -21,7 +21,7 @@ class Channel:
 
     type: str | None = None
     name: str | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -35,7 +35,7 @@ class Gate:
     id: int | None = None
     subscribed: bool | None = None
     channel: Channel | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -47,7 +47,7 @@ class ChatContact:
 
     original_id: int | None = None
     full_name: str | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -66,7 +66,7 @@ class Chat:
     gates: tuple[Gate, ...] = ()
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
     response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property

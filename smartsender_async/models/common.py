@@ -40,7 +40,7 @@ class Cursor:
 
     page: int
     pages: int
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
     @property
     def has_next(self) -> bool:
@@ -57,7 +57,7 @@ class Page(Generic[T]):
 
     cursor: Cursor
     items: tuple[T, ...] = ()
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
     response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __iter__(self) -> Iterator[T]:

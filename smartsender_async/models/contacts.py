@@ -19,7 +19,7 @@ class Tag:
 
     id: int | None = None
     name: str | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -27,8 +27,8 @@ class Variable:
     """A contact variable: ``name`` and its ``value`` as the server sent it."""
 
     name: str | None = None
-    value: Any = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    value: Any = attrs.field(default=None, hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -37,7 +37,7 @@ class Funnel:
 
     name: str | None = None
     service_key: str | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -58,6 +58,6 @@ class Contact:
     tags: tuple[Tag, ...] = ()
     variables: tuple[Variable, ...] = ()
     funnels: tuple[Funnel, ...] = ()
-    notes: tuple[Mapping[str, Any], ...] = ()
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    notes: tuple[Mapping[str, Any], ...] = attrs.field(default=(), hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
     response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)

@@ -95,7 +95,7 @@ class PendingTextContent(Content):
 
     type: ClassVar[str] = "pendingText"
     content: str | None = None
-    replacement: Mapping[str, Any] = EMPTY
+    replacement: Mapping[str, Any] = attrs.field(default=EMPTY, hash=False)
 
 
 @attrs.frozen
@@ -104,7 +104,7 @@ class TransientContent(Content):
 
     type: ClassVar[str] = "transient"
     original: MessageContent | None = None
-    timestamp: Any = None
+    timestamp: Any = attrs.field(default=None, hash=False)
 
 
 @attrs.frozen
@@ -289,7 +289,7 @@ class Sender:
     type: str | None = None
     full_name: str | None = None
     image: str | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -303,14 +303,14 @@ class Message:
     id: int
     content: MessageContent | None = None
     internal: bool | None = None
-    state: Mapping[str, Any] | None = None
+    state: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
     sender: Sender | None = None
     gate: Gate | None = None
     edited_at: datetime | None = None
     seen_at: datetime | None = None
     created_at: datetime | None = None
     delivered_at: datetime | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
     response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property

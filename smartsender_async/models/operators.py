@@ -18,7 +18,7 @@ class OperatorInfo:
 
     email: str | None = None
     full_name: str | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 
 @attrs.frozen
@@ -27,7 +27,7 @@ class Operator:
 
     id: int
     info: OperatorInfo | None = None
-    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
     response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
