@@ -11,6 +11,8 @@ import ssl
 
 import httpx
 
+from smartsender_async._pool import install as install_pool
+
 __all__ = ["make_client"]
 
 
@@ -36,12 +38,17 @@ def make_client(
     Redirects are not followed (the API does not redirect; a redirect means a wrong
     ``base_url``, and following it could carry the token elsewhere).  Environment proxies
     are honoured as usual; pass your own ``http_client`` for anything else.  Clients share
-    one SSL context.
+    one SSL context, and pool connections with :class:`~smartsender_async._pool.ConnectionPool`.
     """
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         headers=headers,
         timeout=timeout,
         transport=transport,
         follow_redirects=False,
         verify=_ssl_context(),
     )
+    if transport is None:
+        # httpx's own transport, minus httpcore's pool bookkeeping (see _pool). A proxy
+        # from the environment is a separate mounted transport and keeps its pool.
+        install_pool(client._transport)
+    return client

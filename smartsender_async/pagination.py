@@ -379,6 +379,7 @@ class PageStream(_StreamBase, Generic[T]):
         self._page1_top: SupportsLessThan | None = None  # largest order key on page 1
         self._new_in_pass = 0
         self._reads_in_pass = 0  # pages of this pass taken in order
+        self._shifted = False  # the main pass saw the list move under it
         #: Head rescans performed so far.
         self.rescans = 0
 
@@ -476,6 +477,8 @@ class PageStream(_StreamBase, Generic[T]):
 
     def _take(self, number: int, page: Page[T]) -> bool:
         """Buffer the new items of one page, in order; return whether the pass goes on."""
+        if self._last_page is not None and page.cursor.pages != self._last_page:
+            self._shifted = True
         self._last_page = page.cursor.pages
         self._reads_in_pass += 1
         if number == 1:
@@ -503,6 +506,8 @@ class PageStream(_StreamBase, Generic[T]):
                 if not seen.add(key(item)):
                     self.duplicates += 1
                     met_delivered = True
+                    if not self._rescanning:  # in one pass, a repeat means the list shifted
+                        self._shifted = True
                     continue
             buffer.append(item)
             self._accepted += 1
@@ -521,7 +526,21 @@ class PageStream(_StreamBase, Generic[T]):
         # A rescan looks for items that moved to the head while the pass ran, between its
         # read of page 1 and its last read. A pass made of one read (a list that fits on
         # page 1, or a rescan that ended on page 1) has no such interval: nothing to find.
-        if self._rescans_left and self._accepted and self._new_in_pass and self._reads_in_pass > 1:
+        #
+        # Nor has a main pass that saw the list hold still. An item that moved from a page
+        # not yet read to the head pushed every item before its old place one step down, so
+        # the first page read after the move starts with the last item of the page before
+        # it, read before the move: a repeat. (The same holds for an item created at the
+        # head.) A main pass with no repeat and a constant page count saw no such move,
+        # and a rescan would cost a round trip to find nothing.
+        moved = self._rescanning or self._shifted
+        if (
+            self._rescans_left
+            and moved
+            and self._accepted
+            and self._new_in_pass
+            and self._reads_in_pass > 1
+        ):
             self._rescans_left -= 1
             self.rescans += 1
             self._rescanning = True

@@ -650,6 +650,54 @@ def test_a_list_on_one_page_is_not_rescanned(run: Any) -> None:
     run(scenario)
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_pass_that_saw_the_list_hold_still_is_not_rescanned(run: Any, concurrency: int) -> None:
+    async def scenario() -> None:
+        # No repeat across a page boundary and a constant page count: nothing moved to
+        # the head from a page not yet read, so the rescan's round trip is saved.
+        fake = ChatList(30, per_page=3)
+        touched = fake.rows[1].id  # on page 1, already read: moves within read pages
+
+        def activity(page: int) -> None:
+            if page == 4 and fake.calls.count(4) == 1:
+                fake.touch(touched)
+
+        fake.before_read = activity
+        stream = chat_stream(fake, concurrency=concurrency)
+        ids = [r.id for r in await collect(stream)]
+        assert sorted(ids) == list(range(1, 31))
+        assert stream.rescans == 0
+        assert sorted(fake.calls) == list(range(1, 11))
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("when", [1, 2, 5, 9, 10], ids=lambda n: f"after-{n}-reads")
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_chat_created_at_the_head_mid_pass_triggers_the_rescan(
+    run: Any, when: int, concurrency: int
+) -> None:
+    async def scenario() -> None:
+        fake = ChatList(30, per_page=3)
+        created: list[int] = []
+
+        def activity(page: int) -> None:
+            if len(fake.calls) == when and not created:
+                created.append(fake.create())
+
+        fake.before_read = activity
+        stream = chat_stream(fake, concurrency=concurrency)
+        ids = [r.id for r in await collect(stream)]
+        assert len(ids) == len(set(ids))
+        # Every chat that existed is delivered; the new one too, since it was created
+        # before the rescan read page 1 (or, when=1, before the pass read page 1, so
+        # the pass saw it and had no reason to rescan).
+        assert sorted(ids) == list(range(1, 32))
+        assert stream.rescans == (0 if when == 1 else 1)
+
+    run(scenario)
+
+
 @pytest.mark.parametrize("with_order_key", [True, False])
 def test_rescan_reads_past_a_delivered_chat_only_with_order_key(
     run: Any, with_order_key: bool

@@ -1,0 +1,300 @@
+"""The connection pool under the client's httpx transport (``smartsender_async._pool``).
+
+A small HTTP/1.1 server on 127.0.0.1 counts the connections it accepts and answers each
+request the way the test scripts it, so reuse, limits, waiting and failure handling are
+asserted from both ends of the socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpcore
+import httpx
+import pytest
+from anyio.abc import SocketStream
+
+from smartsender_async import SmartSender
+from smartsender_async._http import make_client
+from smartsender_async._pool import ConnectionPool, install
+from smartsender_async.testing import Emulator
+
+Case = Callable[[], Awaitable[None]]
+
+
+def on_both_backends(case: Case) -> Callable[[str], None]:
+    """Run the async ``case`` as a test under asyncio and under trio."""
+
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test(backend: str) -> None:
+        anyio.run(case, backend=backend)
+
+    test.__name__ = case.__name__
+    test.__doc__ = case.__doc__
+    return test
+
+
+class Server:
+    """Counts connections and requests; ``reply(path)`` gives (head lines, body) or None to
+    drop the connection without answering.  ``gate`` holds answers until it is set."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests: list[str] = []
+        self.open_now = 0
+        self.most_open = 0
+        self.gate: anyio.Event | None = None
+        self.reply: Callable[[str], tuple[list[str], bytes] | None] = lambda path: (
+            [],
+            b'{"ok":true}',
+        )
+        self.arrived = anyio.Event()
+
+    async def handle(self, stream: SocketStream) -> None:
+        self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        buffer = b""
+        try:
+            async with stream:
+                while True:
+                    while b"\r\n\r\n" not in buffer:
+                        try:
+                            buffer += await stream.receive()
+                        except (anyio.EndOfStream, anyio.BrokenResourceError):
+                            return
+                    head, buffer = buffer.split(b"\r\n\r\n", 1)
+                    path = head.split(b" ")[1].decode()
+                    self.requests.append(path)
+                    self.arrived.set()
+                    if self.gate is not None:
+                        await self.gate.wait()
+                    answer = self.reply(path)
+                    if answer is None:
+                        return
+                    extra, body = answer
+                    lines = ["HTTP/1.1 200 OK", "Content-Type: application/json", *extra]
+                    if not any(line.lower().startswith("content-length") for line in extra):
+                        lines.append(f"Content-Length: {len(body)}")
+                    await stream.send(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+                    if any(line.lower() == "connection: close" for line in extra):
+                        return
+        finally:
+            self.open_now -= 1
+
+
+@asynccontextmanager
+async def serving() -> AsyncIterator[tuple[Server, str]]:
+    server = Server()
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as group:
+        group.start_soon(listener.serve, server.handle)
+        try:
+            yield server, f"http://127.0.0.1:{port}"
+        finally:
+            group.cancel_scope.cancel()
+
+
+def client_for(url: str, **limits: Any) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(**limits))
+    assert install(transport)
+    return httpx.AsyncClient(base_url=url, transport=transport)
+
+
+def pool_of(client: httpx.AsyncClient) -> ConnectionPool:
+    pool = client._transport._pool  # type: ignore[attr-defined]
+    assert isinstance(pool, ConnectionPool)
+    return pool
+
+
+@on_both_backends
+async def test_the_sdk_client_uses_the_pool_and_keeps_env_proxies_separate() -> None:
+    client = make_client(headers={}, timeout=5.0, transport=None)
+    try:
+        pool = pool_of(client)
+        assert pool._max == 100 and pool._max_idle == 20  # httpx's default limits
+    finally:
+        await client.aclose()
+    # Through a proxy, or set up for HTTP/2, a transport keeps httpcore's own pool.
+    proxied = httpx.AsyncHTTPTransport(proxy="http://127.0.0.1:9")
+    assert not install(proxied)
+    assert not install(httpx.AsyncHTTPTransport(http2=True, http1=False))
+    assert not install(httpx.MockTransport(lambda request: httpx.Response(200)))
+    await proxied.aclose()
+
+
+@on_both_backends
+async def test_sequential_requests_share_one_connection() -> None:
+    async with serving() as (server, url), client_for(url) as client:
+        for n in range(5):
+            response = await client.get(f"/r{n}")
+            assert response.json() == {"ok": True}
+        assert server.connections == 1
+        assert server.requests == [f"/r{n}" for n in range(5)]
+        assert len(pool_of(client).connections) == 1
+
+
+@on_both_backends
+async def test_concurrent_requests_open_one_connection_each_then_reuse_them() -> None:
+    async with serving() as (server, url), client_for(url) as client:
+        for _ in range(3):
+            async with anyio.create_task_group() as group:
+                for n in range(8):
+                    group.start_soon(client.get, f"/r{n}")
+        assert server.connections == 8  # the first burst opened them; the others reused
+        assert len(server.requests) == 24
+        assert len(pool_of(client).connections) == 8
+
+
+@on_both_backends
+async def test_max_connections_queues_requests_and_serves_them_in_order() -> None:
+    async with serving() as (server, url), client_for(url, max_connections=2) as client:
+        done: list[int] = []
+
+        async def get(n: int) -> None:
+            await client.get(f"/r{n}")
+            done.append(n)
+
+        server.gate = anyio.Event()
+        async with anyio.create_task_group() as group:
+            for n in range(6):
+                group.start_soon(get, n)
+                await anyio.wait_all_tasks_blocked()
+            assert server.requests == ["/r0", "/r1"]  # the other four wait in the pool
+            assert repr(pool_of(client)).endswith("| Requests: 4 queued]>")
+            server.gate.set()
+        assert server.most_open == 2
+        assert server.connections == 2
+        assert sorted(done) == list(range(6))
+        # The waiters got the connections in the order they asked for them.
+        assert server.requests[2:] == ["/r2", "/r3", "/r4", "/r5"]
+
+
+@on_both_backends
+async def test_waiting_longer_than_the_pool_timeout_raises_pool_timeout() -> None:
+    async with serving() as (_server, url), client_for(url, max_connections=1) as client:
+        held = await client.send(client.build_request("GET", "/held"), stream=True)
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get("/late", timeout=httpx.Timeout(5.0, pool=0.05))
+        await held.aclose()
+        # The timed-out waiter left no trace: the one connection serves the next request.
+        assert (await client.get("/next")).status_code == 200
+        assert pool_of(client)._open == 1
+        assert not pool_of(client)._waiters
+
+
+@on_both_backends
+async def test_a_cancelled_waiter_does_not_leak_what_it_was_given() -> None:
+    # A read body hands its connection to the waiter; an unread one closes the connection
+    # and hands over the room to open another. Either way the waiter is cancelled before
+    # it runs, and the pool must take back what it was given.
+    for read_body, still_open, connections in ((True, 1, 1), (False, 0, 2)):
+        async with serving() as (server, url), client_for(url, max_connections=1) as client:
+            server.reply = lambda path: ([], b"x" * 100_000)
+            held = await client.send(client.build_request("GET", "/held"), stream=True)
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.get, "/waiting")
+                await anyio.wait_all_tasks_blocked()
+                assert len(pool_of(client)._waiters) == 1
+                await (held.aread() if read_body else held.aclose())
+                assert not pool_of(client)._waiters  # served...
+                group.cancel_scope.cancel()  # ...and cancelled before it could run
+            pool = pool_of(client)
+            assert pool._open == still_open
+            assert len(pool.connections) == still_open
+            assert (await client.get("/after")).status_code == 200
+            assert server.connections == connections
+            assert server.requests == ["/held", "/after"]
+
+
+@on_both_backends
+async def test_a_body_left_unread_closes_its_connection() -> None:
+    async with serving() as (server, url), client_for(url) as client:
+        server.reply = lambda path: ([], b"x" * 100_000)
+        response = await client.send(client.build_request("GET", "/big"), stream=True)
+        async for _chunk in response.aiter_raw():
+            break
+        await response.aclose()
+        assert pool_of(client)._open == 0
+        assert (await client.get("/again")).content == b"x" * 100_000
+        assert server.connections == 2
+
+
+@on_both_backends
+async def test_connection_close_and_dropped_connections_are_not_reused() -> None:
+    async with serving() as (server, url), client_for(url) as client:
+        server.reply = lambda path: (["Connection: close"], b"{}")
+        for n in range(3):
+            assert (await client.get(f"/c{n}")).status_code == 200
+        assert server.connections == 3
+        assert pool_of(client)._open == 0
+
+        server.reply = lambda path: None if path == "/drop" else ([], b"{}")
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get("/drop")
+        assert pool_of(client)._open == 0
+        assert (await client.get("/fine")).status_code == 200
+        assert pool_of(client)._open == 1
+
+
+@on_both_backends
+async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
+    async with serving() as (server, url), client_for(url) as client:
+        await client.get("/one")
+        assert server.open_now == 1
+        # The server goes away between requests (as a keep-alive timeout would do it).
+        for connection in pool_of(client).connections:
+            await connection.aclose()
+        assert (await client.get("/two")).status_code == 200
+        assert server.connections == 2
+        assert pool_of(client)._open == 1
+
+
+@on_both_backends
+async def test_idle_connections_beyond_the_keepalive_limit_are_closed() -> None:
+    limits = {"max_connections": 10, "max_keepalive_connections": 3}
+    async with serving() as (server, url), client_for(url, **limits) as client:
+        async with anyio.create_task_group() as group:
+            for n in range(6):
+                group.start_soon(client.get, f"/r{n}")
+        assert server.connections == 6
+        assert len(pool_of(client).connections) == 3
+        assert pool_of(client)._open == 3
+
+
+@on_both_backends
+async def test_closing_the_client_closes_idle_connections() -> None:
+    async with serving() as (_server, url):
+        client = client_for(url)
+        async with client:
+            await client.get("/one")
+            pool = pool_of(client)
+        assert pool._open == 0 and not pool.connections
+        with pytest.raises(RuntimeError, match="closed"):
+            await pool.handle_async_request(httpcore.Request("GET", httpcore.URL(f"{url}/after")))
+
+
+@on_both_backends
+async def test_unsupported_schemes_are_refused_before_any_connection() -> None:
+    pool = ConnectionPool()
+    for url, message in (("ftp://example.com/", "unsupported protocol 'ftp://'"),):
+        with pytest.raises(httpcore.UnsupportedProtocol, match=message):
+            await pool.handle_async_request(httpcore.Request("GET", httpcore.URL(url)))
+    assert pool._open == 0
+
+
+@on_both_backends
+async def test_a_stream_of_the_sdk_over_loopback_reuses_connections() -> None:
+    emu = Emulator(seed=3, chats=120, rate_limit=None)
+    with emu.serve() as url:
+        async with SmartSender(emu.token, base_url=url, rate_limit=None) as client:
+            for _ in range(3):
+                ids = [chat.id async for chat in client.chats.stream(concurrency=4)]
+                assert ids == emu.chat_ids()
+            pool = pool_of(client._http)
+            assert pool._open <= 4
+            assert len(pool.connections) == pool._open
