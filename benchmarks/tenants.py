@@ -6,17 +6,18 @@ The process runs one ``SmartSender`` per token, all sharing one ``InMemoryRateLi
 whole window, so its limiter is what paces it.  All tenants start at the same instant, so
 their limiters fire in step: every emission interval (0.35 s) 200 requests leave at once.
 
-Two ways to hold the connections are measured, one after the other:
+Three ways to hold the connections are measured, one after the other:
 
-* **one pool per token** (the recommended setup): each ``SmartSender`` builds its own
-  ``httpx`` client, so each token has its own small connection pool.  The clients share one
-  SSL context (passed to their transports), because building one per client costs ~17 ms
-  and ~0.9 MB each (200 clients: 3 s and 177 MB).
-* **one shared pool**: every ``SmartSender`` on one ``httpx.AsyncClient`` allowed a
-  connection per tenant.  httpcore 1.0's pool re-scans all its connections (a ``poll()``
-  per idle socket, and a count of every connection per idle one) each time a request
-  starts or a response closes, so its cost per request grows with the pool; shown for
-  the record, no goal.
+* **one pool per token**: each ``SmartSender`` on its own transport, as
+  ``SmartSender(token)`` builds it, so each token has its own small connection pool.  The
+  clients share one SSL context, because building one per client costs ~17 ms and ~0.9 MB
+  each (200 clients: 3 s and 177 MB).
+* **one shared pool**: every ``SmartSender`` on one ``httpx.AsyncClient`` built on
+  :func:`smartsender_async.pooled_transport`, allowed a connection per tenant.
+* **one shared httpcore pool**, for the record (no goal): the same on httpx's stock
+  transport.  httpcore 1.0's pool re-scans all its connections (a ``poll()`` per idle
+  socket, and a count of every connection per idle one) each time a request starts or a
+  response closes, so its cost per request grows with the pool.
 
 Figures: tenants that kept their rate (answered ≥ 95 % of what the default limiter admits
 in the window: ``burst + window / T``) with no 423, and client-process CPU per request
@@ -36,7 +37,7 @@ import psutil  # type: ignore[import-untyped,unused-ignore]
 
 from benchmarks._harness import Row
 from benchmarks._server import CountingTransport, emulator_process
-from smartsender_async import RateLimit, SmartSender
+from smartsender_async import RateLimit, SmartSender, pooled_transport
 from smartsender_async._convert import loads, structure
 from smartsender_async.models import Chat, Page
 from smartsender_async.ratelimit import InMemoryRateLimiter
@@ -70,21 +71,25 @@ class _Result:
 
 
 async def _tenants(
-    url: str, server: psutil.Process, tenants: int, window: float, *, shared_pool: bool
+    url: str, server: psutil.Process, tenants: int, window: float, *, setup: str
 ) -> _Result:
+    """``setup``: ``own`` (a client per token, as ``SmartSender(token)`` builds it),
+    ``shared`` (one client on :func:`pooled_transport`) or ``httpcore`` (one client on
+    httpx's stock transport, httpcore's pool)."""
     limiter = InMemoryRateLimiter(RateLimit())
     counts = [0] * tenants
     transports: list[CountingTransport] = []
     limits = httpx.Limits(max_connections=tenants + 16, max_keepalive_connections=tenants + 16)
-    pooled = CountingTransport(httpx.AsyncHTTPTransport(limits=limits))
+    stock = httpx.AsyncHTTPTransport(limits=limits)
+    pooled = CountingTransport(stock if setup == "httpcore" else pooled_transport(limits=limits))
     shared = httpx.AsyncClient(transport=pooled, timeout=30.0)
-    ssl_context = httpx.create_ssl_context()
 
     def client(i: int) -> SmartSender:
         token = f"tenant-{i:03d}"
-        if shared_pool:
+        if setup != "own":
             return SmartSender(token, base_url=url, http_client=shared, rate_limit=limiter)
-        transport = CountingTransport(httpx.AsyncHTTPTransport(verify=ssl_context))
+        # What SmartSender(token) builds, wrapped to count statuses.
+        transport = CountingTransport(pooled_transport())
         transports.append(transport)
         return SmartSender(token, base_url=url, transport=transport, rate_limit=limiter)
 
@@ -160,17 +165,19 @@ def _rows(label: str, result: _Result, raw: float, window: float, goal: bool) ->
 
 def run(quick: bool = False) -> list[Row]:
     tenants, window = (20, 10.0) if quick else (200, 30.0)
-    with emulator_process("--any-token", "--chats", "2000") as (url, proc):
-        server = psutil.Process(proc.pid)
-        raw = anyio.run(_raw_cpu, url, 50 if quick else 200)
-        walk = functools.partial(_tenants, url, server, tenants, window)
-        own = anyio.run(functools.partial(walk, shared_pool=False))
-    # A fresh emulator: the first run's tokens must not carry quota state into the second.
-    with emulator_process("--any-token", "--chats", "2000") as (url, proc):
-        server = psutil.Process(proc.pid)
-        walk = functools.partial(_tenants, url, server, tenants, window)
-        shared = anyio.run(functools.partial(walk, shared_pool=True))
+    results = {}
+    raw = 0.0
+    for setup in ("own", "shared", "httpcore"):
+        # A fresh emulator each time: one run's tokens must not carry quota state over.
+        with emulator_process("--any-token", "--chats", "2000") as (url, proc):
+            server = psutil.Process(proc.pid)
+            if setup == "own":
+                raw = anyio.run(_raw_cpu, url, 50 if quick else 200)
+            walk = functools.partial(_tenants, url, server, tenants, window, setup=setup)
+            results[setup] = anyio.run(walk)
+    pool = tenants + 16
     return [
-        *_rows("one pool per token", own, raw, window, goal=True),
-        *_rows(f"one shared pool of {tenants + 16}", shared, raw, window, goal=False),
+        *_rows("one pool per token", results["own"], raw, window, goal=True),
+        *_rows(f"one shared pool of {pool}", results["shared"], raw, window, goal=True),
+        *_rows(f"one shared httpcore pool of {pool}", results["httpcore"], raw, window, goal=False),
     ]

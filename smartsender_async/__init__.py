@@ -8,6 +8,7 @@ Start with :class:`SmartSender`::
 """
 
 from smartsender_async._convert import converter
+from smartsender_async._http import pooled_transport
 from smartsender_async._version import __version__
 from smartsender_async.client import (
     DEFAULT_BASE_URL,
@@ -114,4 +115,5 @@ __all__ = [
     "Voice",
     "__version__",
     "converter",
+    "pooled_transport",
 ]

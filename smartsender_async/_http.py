@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import ssl
+from typing import Any
 
 import httpx
 
 from smartsender_async._pool import install as install_pool
 
-__all__ = ["make_client"]
+__all__ = ["make_client", "pooled_transport"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,3 +53,25 @@ def make_client(
         # from the environment is a separate mounted transport and keeps its pool.
         install_pool(client._transport)
     return client
+
+
+def pooled_transport(**options: Any) -> httpx.AsyncHTTPTransport:
+    """An :class:`httpx.AsyncHTTPTransport` on the SDK's connection pool.
+
+    The client a :class:`SmartSender` builds already uses it.  Use this when you build the
+    ``httpx.AsyncClient`` yourself, for example one client shared by many tokens::
+
+        limits = httpx.Limits(max_connections=250)
+        http = httpx.AsyncClient(transport=pooled_transport(limits=limits))
+        clients = [SmartSender(token, http_client=http) for token in tokens]
+
+    ``options`` are :class:`httpx.AsyncHTTPTransport`'s (``limits``, ``verify``, ``proxy``,
+    ``retries``, ...); ``verify`` defaults to the SSL context the SDK's clients share.
+    httpcore's pool costs time in proportion to the connections it holds on every request;
+    this one does constant work per request.  Through a proxy, or with HTTP/2 on, the
+    transport keeps httpcore's pool.
+    """
+    options.setdefault("verify", _ssl_context())
+    transport = httpx.AsyncHTTPTransport(**options)
+    install_pool(transport)
+    return transport

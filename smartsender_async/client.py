@@ -106,7 +106,8 @@ class SmartSender:
             (to point code you do not control at an emulator or a proxy).
         timeout: seconds (or an :class:`httpx.Timeout`) for each attempt.
         http_client: an :class:`httpx.AsyncClient` you own and configure (proxies, limits,
-            event hooks). It is never closed by this client.
+            event hooks). It is never closed by this client.  Build it on
+            :func:`pooled_transport` to keep the connection pool the SDK's own clients use.
         transport: an httpx async transport for the client this object creates (for example
             ``emulator.transport()`` or a mock). Not together with ``http_client``.
         retry: the :class:`RetryPolicy`; ``None`` sends every request exactly once (it

@@ -17,10 +17,11 @@ import httpx
 import pytest
 from anyio.abc import SocketStream
 
-from smartsender_async import SmartSender
+from smartsender_async import SmartSender, pooled_transport
 from smartsender_async._http import make_client
 from smartsender_async._pool import ConnectionPool, install
 from smartsender_async.testing import Emulator
+from tests._readme import python_blocks, section
 
 Case = Callable[[], Awaitable[None]]
 
@@ -170,8 +171,22 @@ async def test_max_connections_queues_requests_and_serves_them_in_order() -> Non
         assert server.most_open == 2
         assert server.connections == 2
         assert sorted(done) == list(range(6))
-        # The waiters got the connections in the order they asked for them.
-        assert server.requests[2:] == ["/r2", "/r3", "/r4", "/r5"]
+        assert sorted(server.requests) == [f"/r{n}" for n in range(6)]
+
+
+@on_both_backends
+async def test_waiting_requests_get_the_connection_in_the_order_they_asked() -> None:
+    async with serving() as (server, url), client_for(url, max_connections=1) as client:
+        server.gate = anyio.Event()
+        async with anyio.create_task_group() as group:
+            for n in range(6):
+                group.start_soon(client.get, f"/r{n}")
+                await anyio.wait_all_tasks_blocked()
+            assert server.requests == ["/r0"]
+            server.gate.set()
+        # One connection, handed from each finished request to the oldest waiter.
+        assert server.requests == [f"/r{n}" for n in range(6)]
+        assert server.connections == 1
 
 
 @on_both_backends
@@ -298,3 +313,50 @@ async def test_a_stream_of_the_sdk_over_loopback_reuses_connections() -> None:
             pool = pool_of(client._http)
             assert pool._open <= 4
             assert len(pool.connections) == pool._open
+
+
+@on_both_backends
+async def test_pooled_transport_serves_many_clients_from_one_pool() -> None:
+    proxied = pooled_transport(proxy="http://127.0.0.1:9")
+    assert type(proxied._pool) is not ConnectionPool  # a proxy keeps httpcore's pool
+    await proxied.aclose()
+    emu = Emulator(seed=4, chats=30, rate_limit=None, accept_any_token=True)
+    with emu.serve() as url:
+        limits = httpx.Limits(max_connections=3)
+        async with httpx.AsyncClient(transport=pooled_transport(limits=limits)) as http:
+            assert isinstance(pool_of(http), ConnectionPool)
+            clients = [
+                SmartSender(f"token-{n}", base_url=url, http_client=http, rate_limit=None)
+                for n in range(6)
+            ]
+            async with anyio.create_task_group() as group:
+                for each in clients:
+                    group.start_soon(each.chats.list)
+            for each in clients:
+                await each.aclose()
+            assert pool_of(http)._open <= 3
+        assert emu.stats.requests == 6
+
+
+def test_the_readme_example_for_many_projects() -> None:
+    (example,) = python_blocks(section("Performance"))
+
+    async def scenario() -> None:
+        namespace: dict[str, Any] = {}
+        exec(compile(example, "README.md:Performance", "exec"), namespace)
+        clients, on_one_pool, shared = (
+            namespace["clients"],
+            namespace["on_one_pool"],
+            namespace["shared"],
+        )
+        assert set(clients) == set(on_one_pool) == set(namespace["tokens"])
+        own = [pool_of(client._http) for client in clients.values()]
+        assert len({id(pool) for pool in own}) == len(clients)  # a pool each
+        assert all(client._http is shared for client in on_one_pool.values())
+        assert pool_of(shared)._max == len(clients) + 16
+        for client in [*clients.values(), *on_one_pool.values()]:
+            await client.aclose()
+        assert not shared.is_closed  # the SmartSenders leave a client they were given
+        await shared.aclose()
+
+    anyio.run(scenario)
