@@ -453,6 +453,9 @@ def _field_lines(
                     for line in _record_block(inner, v, v, f"{n}_", ns, (*stack, inner))
                 ),
             ]
+    elif spec.kind == "content" and not spec.required:
+        # Like any object, PHP encodes an empty content object as [].
+        lines.append(f"{v} = _d{n} if {v} is None or {v} == [] else {conv}({v})")
     elif spec.convert in _INLINE and (spec.required or spec.default is None):
         lines.append(f"{v} = " + _INLINE[spec.convert].format(v=v, conv=conv))
     elif spec.required:

@@ -37,14 +37,18 @@ if TYPE_CHECKING:
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
+# A client and its scripts: acquire, lock, refund.
+_Connection = tuple["redis.asyncio.Redis", "AsyncScript", "AsyncScript", "AsyncScript"]
+
 logger = logging.getLogger("smartsender_async")
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 # KEYS: tat, gate.  ARGV: interval, tolerance, max_wait (-1: none), booked gate (-1: none),
 # all in integer microseconds, exact in a double for centuries.
-# Returns {0, wait, gate, closed}: a slot was booked, go after `wait`; recheck with `gate`;
-#             `closed` is how long the gate stays closed (<= 0: it is open).
+# Returns {0, wait, gate, closed, booked}: a slot was booked, go after `wait`; recheck with
+#             `gate`; `closed` is how long the gate stays closed (<= 0: it is open);
+#             `booked` is the new TAT (what a refund gives back).
 #         {1, remaining}: the gate stays closed longer than max_wait; nothing booked.
 #         {2}: recheck passed (our booked slot stands, no new lock).
 _ACQUIRE = """
@@ -70,7 +74,23 @@ local allowed = math.max(begin, tat - tolerance)
 local booked = math.max(tat, begin) + interval
 redis.call('SET', KEYS[1], string.format('%.0f', booked),
            'PX', math.ceil((booked - now) / 1000) + 1000)
-return {0, allowed - now, gate, gate - now}
+return {0, allowed - now, gate, gate - now, booked}
+"""
+
+# KEYS: tat.  ARGV: booked (the TAT our booking set), interval.  A waiter cancelled before
+# its slot gives the slot back, unless somebody booked after it (then the TAT moved on and
+# stays: giving back a slot in the middle of the queue would let the next one go early).
+# Returns 1 when the slot was given back.
+_REFUND = """
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat ~= tonumber(ARGV[1]) then
+  return 0
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], string.format('%.0f', tat - tonumber(ARGV[2])), 'PX', ttl)
+end
+return 1
 """
 
 # KEYS: gate.  ARGV: seconds in microseconds.  Returns 1 when the gate closed or was
@@ -157,10 +177,10 @@ class RedisRateLimiter:
         self._timeout = timeout
         self._sleep = sleep
         self._failures: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
-        self._clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, AsyncScript, AsyncScript]
-        ] = weakref.WeakKeyDictionary()
-        self._shared: tuple[redis.asyncio.Redis, AsyncScript, AsyncScript] | None = None
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._shared: _Connection | None = None
         # Digests whose gate this process has logged as closed and not yet as open again.
         # Only dict operations that are atomic under the GIL touch it (thread-safe).
         self._announced: dict[str, object] = {}
@@ -181,10 +201,15 @@ class RedisRateLimiter:
     @staticmethod
     def _with_scripts(
         client: redis.asyncio.Redis,
-    ) -> tuple[redis.asyncio.Redis, AsyncScript, AsyncScript]:
-        return client, client.register_script(_ACQUIRE), client.register_script(_LOCK)
+    ) -> _Connection:
+        return (
+            client,
+            client.register_script(_ACQUIRE),
+            client.register_script(_LOCK),
+            client.register_script(_REFUND),
+        )
 
-    def _connection(self) -> tuple[redis.asyncio.Redis, AsyncScript, AsyncScript]:
+    def _connection(self) -> _Connection:
         if self._shared is not None:
             return self._shared
         try:
@@ -234,7 +259,7 @@ class RedisRateLimiter:
         See :meth:`RateLimiter.acquire`.  Costs one Redis round trip when no wait is
         needed, two when it is.
         """
-        _, acquire, _ = self._connection()
+        _, acquire, _, refund = self._connection()
         digest = self._digest(key)
         keys = list(self._keys(digest))
         limit = -1 if max_wait == math.inf else _micros(max_wait)
@@ -254,7 +279,11 @@ class RedisRateLimiter:
                     self._announce_closed(digest, closed)
                 if wait > 0:
                     booked_gate = int(reply[2])
-                    await self._sleep(wait)
+                    try:
+                        await self._sleep(wait)
+                    except BaseException:
+                        await self._refund(refund, keys[0], int(reply[4]))
+                        raise
                     waited += wait
                     continue
             # Passing means the gate is open (a closed gate makes the booked wait > 0).
@@ -263,6 +292,15 @@ class RedisRateLimiter:
                     "rate-limit lock gate open again for token %.8s (shared via Redis)", digest
                 )
             return waited
+
+    async def _refund(self, refund: AsyncScript, tat_key: str, booked: int) -> None:
+        """Give back the slot of a waiter cancelled before its turn (best effort: on a
+        Redis failure the slot is simply lost, which only costs throughput)."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout):
+            try:
+                await refund(keys=[tat_key], args=[booked, self._interval])
+            except self._failures:
+                logger.debug("could not give back a cancelled rate-limit slot", exc_info=True)
 
     def _announce_closed(self, digest: str, seconds: float) -> None:
         """Log a gate that another client closed, once per gate episode in this process."""
@@ -281,7 +319,7 @@ class RedisRateLimiter:
             raise ValueError(f"seconds must be finite, got {seconds!r}")
         if seconds <= 0:
             return
-        _, _, lock = self._connection()
+        _, _, lock, _ = self._connection()
         digest = self._digest(key)
         gate_key = self._keys(digest)[1]
         if await self._call(lock, [gate_key], [_micros(seconds)]):
@@ -301,6 +339,6 @@ class RedisRateLimiter:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             current = None
-        for loop, (client, _, _) in clients:
+        for loop, (client, *_) in clients:
             if loop is current:
                 await client.aclose()

@@ -479,8 +479,8 @@ def test_models_are_frozen_and_slotted() -> None:
 
 
 def test_php_empty_array_where_an_object_belongs_means_none() -> None:
-    msg = structure({"id": 1, "sender": [], "gate": [], "state": []}, Message)
-    assert (msg.sender, msg.gate, msg.state) == (None, None, {})
+    msg = structure({"id": 1, "sender": [], "gate": [], "state": [], "content": []}, Message)
+    assert (msg.sender, msg.gate, msg.state, msg.content) == (None, None, {}, None)
     chat = structure({"id": 2, "contact": []}, Chat)
     assert chat.contact is None
     with pytest.raises(DecodeError) as info:

@@ -81,6 +81,56 @@ async def test_burst_then_a_booked_wait(redis_url: str, prefix: str) -> None:
         await limiter.aclose()
 
 
+async def test_a_waiter_cancelled_before_its_slot_gives_it_back(
+    redis_url: str, prefix: str
+) -> None:
+    booked: list[anyio.Event] = []
+
+    async def sleep(seconds: float) -> None:  # the long wait for a slot; never ends here
+        booked[-1].set()
+        await anyio.sleep_forever()
+
+    limiter = RedisRateLimiter(redis_url, SLOW, prefix=prefix, sleep=sleep)
+    store = redis.asyncio.Redis.from_url(redis_url)
+    tat_key = f"{prefix}{{{KEY}}}:tat"
+
+    async def tat() -> int:
+        return int(await store.get(tat_key))
+
+    async def waiter(scope: anyio.CancelScope, done: anyio.Event) -> None:
+        try:
+            with scope:
+                await limiter.acquire(KEY)
+        finally:
+            done.set()
+
+    try:
+        await limiter.acquire(KEY)
+        await limiter.acquire(KEY)  # the burst is used up
+        start = await tat()
+        interval = limiter._interval
+        async with anyio.create_task_group() as group:
+            first, second = anyio.CancelScope(), anyio.CancelScope()
+            first_done = anyio.Event()
+            booked.append(anyio.Event())
+            group.start_soon(waiter, first, first_done)
+            await booked[-1].wait()
+            booked.append(anyio.Event())
+            group.start_soon(waiter, second, anyio.Event())
+            await booked[-1].wait()
+            assert await tat() == start + 2 * interval
+            # Somebody booked after the first waiter: its slot is not given back.
+            first.cancel()
+            await first_done.wait()
+            assert await tat() == start + 2 * interval
+            # The last in line gives its slot back.
+            second.cancel()
+        assert await tat() == start + interval
+    finally:
+        await store.aclose()
+        await limiter.aclose()
+
+
 async def test_limiters_sharing_redis_share_the_quota(redis_url: str, prefix: str) -> None:
     sleeps_a, sleeps_b = Sleeps(), Sleeps()
     a = RedisRateLimiter(redis_url, SLOW, prefix=prefix, sleep=sleeps_a)
