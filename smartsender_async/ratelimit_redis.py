@@ -22,7 +22,7 @@ import math
 import re
 import urllib.parse
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -181,6 +181,9 @@ class RedisRateLimiter:
             weakref.WeakKeyDictionary()
         )
         self._shared: _Connection | None = None
+        self._closers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ] = weakref.WeakKeyDictionary()
         # Digests whose gate this process has logged as closed and not yet as open again.
         # Only dict operations that are atomic under the GIL touch it (thread-safe).
         self._announced: dict[str, object] = {}
@@ -209,7 +212,7 @@ class RedisRateLimiter:
             client.register_script(_REFUND),
         )
 
-    def _connection(self) -> _Connection:
+    async def _connection(self) -> _Connection:
         if self._shared is not None:
             return self._shared
         try:
@@ -232,6 +235,11 @@ class RedisRateLimiter:
                 self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
             )
             connection = self._clients[loop] = self._with_scripts(client)
+            # Close the client when its loop ends (asyncio.run closes the async generators
+            # it knows of), so a limiter used under many asyncio.run() calls, or a loop
+            # ended without aclose(), leaks no connection.
+            closer = self._closers[loop] = _close_with_loop(client)
+            await closer.__anext__()
         return connection
 
     @staticmethod
@@ -259,7 +267,7 @@ class RedisRateLimiter:
         See :meth:`RateLimiter.acquire`.  Costs one Redis round trip when no wait is
         needed, two when it is.
         """
-        _, acquire, _, refund = self._connection()
+        _, acquire, _, refund = await self._connection()
         digest = self._digest(key)
         keys = list(self._keys(digest))
         limit = -1 if max_wait == math.inf else _micros(max_wait)
@@ -319,7 +327,7 @@ class RedisRateLimiter:
             raise ValueError(f"seconds must be finite, got {seconds!r}")
         if seconds <= 0:
             return
-        _, _, lock, _ = self._connection()
+        _, _, lock, _ = await self._connection()
         digest = self._digest(key)
         gate_key = self._keys(digest)[1]
         if await self._call(lock, [gate_key], [_micros(seconds)]):
@@ -332,13 +340,21 @@ class RedisRateLimiter:
             )
 
     async def aclose(self) -> None:
-        """Close the connections this limiter opened (never a client you passed in)."""
-        clients = list(self._clients.items())
-        self._clients.clear()
+        """Close the connections this limiter opened in this event loop (never a client you
+        passed in).  Those opened in other loops close when their loop ends."""
         try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            current = asyncio.get_running_loop()
         except RuntimeError:
-            current = None
-        for loop, (client, *_) in clients:
-            if loop is current:
-                await client.aclose()
+            return
+        self._clients.pop(current, None)
+        closer = self._closers.pop(current, None)
+        if closer is not None:
+            await closer.aclose()
+
+
+async def _close_with_loop(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
+    """Suspended for as long as its loop runs; closes ``client`` when closed."""
+    try:
+        yield
+    finally:
+        await client.aclose()

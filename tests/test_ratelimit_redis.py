@@ -6,6 +6,8 @@ environment variable is set: then they fail, so CI cannot silently lose them.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hashlib
 import json
 import math
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -276,11 +279,34 @@ def test_refuses_to_run_under_trio(redis_url: str) -> None:
         anyio.run(limiter.acquire, KEY, backend="trio")
 
 
-def test_one_limiter_across_event_loops(redis_url: str, prefix: str) -> None:
+def test_one_limiter_across_event_loops_leaks_no_connection(redis_url: str, prefix: str) -> None:
+    # A worker that calls asyncio.run() per job with one module-level limiter: each loop
+    # gets its own Redis client, closed when that loop ends, aclose() or not.
     limiter = RedisRateLimiter(redis_url, RateLimit(requests=100, period=1.0), prefix=prefix)
-    for _ in range(2):
-        anyio.run(limiter.acquire, KEY)
-    anyio.run(limiter.aclose)
+    counter = redis.Redis.from_url(redis_url)
+    name = f"limiter-{uuid.uuid4().hex[:8]}"
+
+    async def job(close: bool) -> None:
+        await limiter.acquire(KEY)
+        client = limiter._clients[asyncio.get_running_loop()][0]
+        await client.client_setname(name)
+        if close:
+            await limiter.aclose()
+
+    def connections() -> int:
+        return sum(1 for c in counter.client_list() if c.get("name") == name)
+
+    try:
+        gc.collect()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for close in (False, False, True, False):
+                asyncio.run(job(close))
+                assert connections() == 0  # the loop's client closed with it
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    finally:
+        counter.close()
 
 
 async def test_accepts_a_client_it_does_not_own(redis_url: str, prefix: str) -> None:
