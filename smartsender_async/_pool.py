@@ -9,12 +9,15 @@ pool it was 70 %.  It also counts every connection, not only idle ones, against
 each burst.
 
 :class:`ConnectionPool` keeps, per origin, a stack of idle connections (most recently used
-on top, so the fewest go cold) and a FIFO of waiting requests.  A request takes the top
-idle connection, checking only that one for expiry; a closed response puts its connection
-back, or hands it straight to the oldest request waiting for that origin.  It reuses
+on top, so the fewest go cold) and one FIFO of waiting requests.  A request takes the top
+idle connection, checking only that one for expiry; a finished request hands its
+connection straight to the oldest waiter (or, if that one wants another origin, closes it
+to give it the room).  Each release also checks the least recently used idle connection
+of its origin, so connections the server closed while idle do not linger.  It reuses
 httpcore's own :class:`httpcore.AsyncHTTPConnection` for everything on the wire, and
 honours the same limits and timeouts (``max_connections``, ``max_keepalive_connections``,
-``keepalive_expiry``, the ``pool`` timeout).  HTTP/2 is not pooled here: a client set up
+``keepalive_expiry``, the ``pool`` timeout); like httpcore's, ``aclose()`` closes idle and
+busy connections and leaves the pool usable.  HTTP/2 is not pooled here: a client set up
 for it keeps httpcore's pool.
 """
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 import ssl
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -57,7 +60,13 @@ class _Waiter:
 
 class ConnectionPool:
     """A drop-in for ``httpcore.AsyncConnectionPool`` (HTTP/1.1), with O(1) bookkeeping
-    per request.  Use through :func:`install`, which puts it under an httpx transport."""
+    per request.  Use through :func:`install`, which puts it under an httpx transport.
+
+    Every connection holds one of ``max_connections`` slots, and a slot only ever passes
+    from hand to hand without an ``await`` in between: from a closed connection to the
+    oldest waiting request, or back to the pool.  So the limit holds and the waiters are
+    served in the order they came, whatever origin they are for.
+    """
 
     def __init__(
         self,
@@ -80,18 +89,19 @@ class ConnectionPool:
         self._local_address = local_address
         self._uds = uds
         self._socket_options = socket_options
-        self._idle: dict[_Key, list[httpcore.AsyncHTTPConnection]] = {}
+        # Per origin, idle connections from least (left) to most (right) recently used.
+        self._idle: dict[_Key, deque[httpcore.AsyncHTTPConnection]] = {}
         self._idle_count = 0
-        self._open = 0  # connections counted against max_connections (busy or idle)
+        self._busy: set[httpcore.AsyncHTTPConnection] = set()  # with a request
+        self._open = 0  # slots taken: busy and idle connections, rooms given to waiters
         self._waiters: deque[_Waiter] = deque()
-        self._closed = False
 
     # -- httpcore's pool interface, as httpx's transport uses it ---------------------------
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         """Send ``request`` on a pooled connection; the response's stream returns it."""
         scheme = request.url.scheme
-        if scheme not in (b"http", b"https"):
+        if scheme not in (b"http", b"https", b"ws", b"wss"):
             shown = scheme.decode(errors="replace")
             raise httpcore.UnsupportedProtocol(
                 "Request URL is missing an 'http://' or 'https://' protocol."
@@ -104,9 +114,7 @@ class ConnectionPool:
             connection = await self._acquire(origin, timeout)
             try:
                 response = await connection.handle_async_request(request)
-            except httpcore.ConnectionNotAvailable:
-                # The connection went away between being pooled and being used: drop it
-                # and take another.
+            except httpcore.ConnectionNotAvailable:  # pragma: no cover - HTTP/1.1 is never shared
                 await self._release(connection)
                 continue
             except BaseException:
@@ -120,15 +128,16 @@ class ConnectionPool:
             )
 
     async def aclose(self) -> None:
-        """Close every idle connection; connections in use close as their responses do."""
-        self._closed = True
-        idle = [c for stack in self._idle.values() for c in stack]
+        """Close every connection, idle or in use, as httpcore's pool does.  The pool stays
+        usable: a later request opens a new connection."""
+        closing = [c for stack in self._idle.values() for c in stack]
+        closing += self._busy
         self._idle.clear()
-        self._open -= len(idle)
         self._idle_count = 0
-        with anyio.CancelScope(shield=True):
-            for connection in idle:
-                await connection.aclose()
+        self._busy.clear()  # their requests' releases find them gone and only close them
+        for connection in closing:
+            await _close(connection)
+            self._free_slot()
 
     async def __aenter__(self) -> ConnectionPool:
         return self
@@ -143,19 +152,20 @@ class ConnectionPool:
 
     @property
     def connections(self) -> list[httpcore.AsyncHTTPConnection]:
-        """The idle connections (for inspection; the busy ones are with their requests)."""
-        return [c for stack in self._idle.values() for c in stack]
+        """The open connections: idle ones first, then those in use."""
+        return [*(c for stack in self._idle.values() for c in stack), *self._busy]
 
     def __repr__(self) -> str:
         return (
-            f"<ConnectionPool [Connections: {self._open - self._idle_count} active, "
+            f"<ConnectionPool [Connections: {len(self._busy)} active, "
             f"{self._idle_count} idle | Requests: {len(self._waiters)} queued]>"
         )
 
     # -- acquiring and releasing -----------------------------------------------------------
 
     def _new_connection(self, origin: _Origin) -> httpcore.AsyncHTTPConnection:
-        return httpcore.AsyncHTTPConnection(
+        """A connection (not yet connected) for a request that holds a slot."""
+        connection = httpcore.AsyncHTTPConnection(
             origin=origin,
             ssl_context=self._ssl_context,
             keepalive_expiry=self._keepalive_expiry,
@@ -166,28 +176,41 @@ class ConnectionPool:
             uds=self._uds,
             socket_options=self._socket_options,
         )
+        self._busy.add(connection)
+        return connection
 
     async def _acquire(
         self, origin: _Origin, pool_timeout: float | None
     ) -> httpcore.AsyncHTTPConnection:
-        if self._closed:
-            raise RuntimeError("the connection pool is closed")
-        stack = self._idle.get(_key(origin))
-        while stack:
-            connection = stack.pop()
-            self._idle_count -= 1
-            if connection.has_expired() or connection.is_closed():
-                await self._drop(connection)
-                continue
+        key = _key(origin)
+        stack = self._idle.get(key)
+        if stack:  # the most recently used idle connection to this origin
+            connection = self._take_idle(key, stack, stack.pop)
+            if connection.is_closed() or connection.has_expired():
+                await _close(connection)  # this request keeps its slot for a new one
+                return self._new_connection(origin)
+            self._busy.add(connection)
             return connection
         if self._open < self._max:
             self._open += 1
             return self._new_connection(origin)
         if self._idle_count:  # full, but an idle connection to another origin can go
-            await self._drop(self._pop_any_idle())
-            self._open += 1
-            return self._new_connection(origin)
+            key = next(iter(self._idle))
+            await _close(self._take_idle(key, self._idle[key], self._idle[key].popleft))
+            return self._new_connection(origin)  # in the slot of the one closed
         return await self._wait(origin, pool_timeout)
+
+    def _take_idle(
+        self,
+        key: _Key,
+        stack: deque[httpcore.AsyncHTTPConnection],
+        pop: Callable[[], httpcore.AsyncHTTPConnection],
+    ) -> httpcore.AsyncHTTPConnection:
+        connection = pop()
+        self._idle_count -= 1
+        if not stack:
+            del self._idle[key]
+        return connection
 
     async def _wait(
         self, origin: _Origin, pool_timeout: float | None
@@ -199,7 +222,10 @@ class ConnectionPool:
                 await waiter.event.wait()
         except BaseException as exc:
             if waiter.served:  # served as it was cancelled: pass on what it was given
-                await self._give_back(waiter)
+                if waiter.connection is not None:
+                    await self._release(waiter.connection)
+                else:
+                    self._free_slot()
             else:
                 self._waiters.remove(waiter)
             if isinstance(exc, TimeoutError):
@@ -207,60 +233,64 @@ class ConnectionPool:
             raise
         if waiter.connection is not None:
             return waiter.connection
-        return self._new_connection(origin)
-
-    async def _give_back(self, waiter: _Waiter) -> None:
-        if waiter.connection is not None:
-            await self._release(waiter.connection)
-        else:  # room to open a connection, never used
-            self._open -= 1
-            await self._room_freed()
+        return self._new_connection(origin)  # in the slot it was given
 
     async def _release(self, connection: httpcore.AsyncHTTPConnection) -> None:
-        """Take back a connection whose request is over (its response closed or failed)."""
-        if self._closed or connection.is_closed() or not connection.is_idle():
-            await self._drop(connection)
+        """Take back a connection whose request is over (its response closed or failed).
+
+        A connection to close keeps its slot until its socket is closed, so the sockets
+        open never exceed ``max_connections``; the slot then goes to the oldest waiter.
+        """
+        if connection not in self._busy:  # the pool was closed meanwhile: slot is gone
+            await _close(connection)
+            return
+        self._busy.remove(connection)
+        if connection.is_closed() or not connection.is_idle() or connection.has_expired():
+            await _close(connection)
+            self._free_slot()
             return
         key = _key(connection._origin)
-        for waiter in self._waiters:
-            if waiter.key == key:
-                self._waiters.remove(waiter)
-                waiter.connection = connection
-                waiter.event.set()
-                return
         if self._waiters:
-            # Nobody waits for this origin but somebody waits for room: close this one.
-            await self._drop(connection)
+            waiter = self._waiters[0]  # the oldest, whatever its origin
+            if waiter.key == key:
+                self._waiters.popleft()
+                waiter.connection = connection
+                self._busy.add(connection)
+                waiter.event.set()
+            else:  # it waits for another origin: this connection's slot becomes its room
+                await _close(connection)
+                self._free_slot()
             return
-        if self._idle_count >= self._max_idle:
-            await self._drop(connection)
-            return
-        self._idle.setdefault(key, []).append(connection)
+        stack = self._idle.setdefault(key, deque())
+        stack.append(connection)
         self._idle_count += 1
+        if self._idle_count > self._max_idle:  # keep the fresher connections
+            oldest = next(iter(self._idle))
+            await self._close_idle(oldest, self._idle[oldest])
+        elif len(stack) > 1 and (stack[0].is_closed() or stack[0].has_expired()):
+            # Connections below the top are only reached when traffic peaks: close the
+            # least recently used one here once it has expired, so none lingers.
+            await self._close_idle(key, stack)
 
-    async def _drop(self, connection: httpcore.AsyncHTTPConnection) -> None:
-        """Close a connection that counted against the limit, and pass its room on."""
-        self._open -= 1
-        with anyio.CancelScope(shield=True):
-            await connection.aclose()
-        await self._room_freed()
+    async def _close_idle(self, key: _Key, stack: deque[httpcore.AsyncHTTPConnection]) -> None:
+        """Close the least recently used idle connection of ``key`` and free its slot."""
+        connection = self._take_idle(key, stack, stack.popleft)
+        await _close(connection)
+        self._free_slot()
 
-    async def _room_freed(self) -> None:
-        if self._waiters and self._open < self._max:
+    def _free_slot(self) -> None:
+        """A connection's slot is free: it becomes the oldest waiter's room, or the pool's."""
+        if self._waiters:
             waiter = self._waiters.popleft()
-            self._open += 1
             waiter.room = True
             waiter.event.set()
+        else:
+            self._open -= 1
 
-    def _pop_any_idle(self) -> httpcore.AsyncHTTPConnection:
-        for key, stack in self._idle.items():
-            if stack:
-                connection = stack.pop(0)  # the least recently used of that origin
-                if not stack:
-                    del self._idle[key]
-                self._idle_count -= 1
-                return connection
-        raise AssertionError("no idle connection")  # pragma: no cover - guarded by count
+
+async def _close(connection: httpcore.AsyncHTTPConnection) -> None:
+    with anyio.CancelScope(shield=True):
+        await connection.aclose()
 
 
 class _PooledStream:
@@ -302,8 +332,8 @@ def install(transport: Any) -> bool:
     one set up for HTTP/2, or an httpx whose transport no longer looks as expected keeps
     its own pool."""
     stock = getattr(transport, "_pool", None)
-    if type(stock) is not httpcore.AsyncConnectionPool:
-        return False
+    if type(stock) is not httpcore.AsyncConnectionPool or stock.connections:
+        return False  # not httpcore's plain pool, or one already in use
     if getattr(stock, "_http2", True) or not getattr(stock, "_http1", False):
         return False
     try:

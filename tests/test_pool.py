@@ -40,9 +40,16 @@ def on_both_backends(case: Case) -> Callable[[str], None]:
 
 class Server:
     """Counts connections and requests; ``reply(path)`` gives (head lines, body) or None to
-    drop the connection without answering.  ``gate`` holds answers until it is set."""
+    drop the connection without answering.  ``gate`` holds answers until it is set.
+    ``silent_close`` closes each connection after its response without saying so; ``log``
+    (shared between servers) records ``name:path`` as requests arrive."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "", log: list[str] | None = None) -> None:
+        self.name = name
+        self.log = [] if log is None else log
+        self.silent_close = False
+        self.closed = anyio.Event()  # set each time a connection has been closed
+        self.streams: set[SocketStream] = set()
         self.connections = 0
         self.requests: list[str] = []
         self.open_now = 0
@@ -58,6 +65,7 @@ class Server:
         self.connections += 1
         self.open_now += 1
         self.most_open = max(self.most_open, self.open_now)
+        self.streams.add(stream)
         buffer = b""
         try:
             async with stream:
@@ -70,6 +78,7 @@ class Server:
                     head, buffer = buffer.split(b"\r\n\r\n", 1)
                     path = head.split(b" ")[1].decode()
                     self.requests.append(path)
+                    self.log.append(f"{self.name}:{path}")
                     self.arrived.set()
                     if self.gate is not None:
                         await self.gate.wait()
@@ -81,15 +90,33 @@ class Server:
                     if not any(line.lower().startswith("content-length") for line in extra):
                         lines.append(f"Content-Length: {len(body)}")
                     await stream.send(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-                    if any(line.lower() == "connection: close" for line in extra):
+                    if self.silent_close or any(
+                        line.lower() == "connection: close" for line in extra
+                    ):
                         return
+        except anyio.ClosedResourceError:  # closed by drop_all()
+            return
         finally:
             self.open_now -= 1
+            self.streams.discard(stream)
+            self.closed.set()
+            self.closed = anyio.Event()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds, checked each time a connection closes."""
+        while not condition():
+            await self.closed.wait()
+
+    async def drop_all(self) -> None:
+        """Close every connection (as a server's keep-alive timeout would)."""
+        for stream in list(self.streams):
+            await stream.aclose()
+        await self.until(lambda: self.open_now == 0)
 
 
 @asynccontextmanager
-async def serving() -> AsyncIterator[tuple[Server, str]]:
-    server = Server()
+async def serving(server: Server | None = None) -> AsyncIterator[tuple[Server, str]]:
+    server = Server() if server is None else server
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with anyio.create_task_group() as group:
@@ -282,21 +309,33 @@ async def test_idle_connections_beyond_the_keepalive_limit_are_closed() -> None:
 
 
 @on_both_backends
-async def test_closing_the_client_closes_idle_connections() -> None:
-    async with serving() as (_server, url):
+async def test_closing_the_pool_closes_every_connection_and_it_stays_usable() -> None:
+    async with serving() as (server, url):
         client = client_for(url)
         async with client:
-            await client.get("/one")
+            held = await client.send(client.build_request("GET", "/busy"), stream=True)
+            await client.get("/idle")
             pool = pool_of(client)
-        assert pool._open == 0 and not pool.connections
-        with pytest.raises(RuntimeError, match="closed"):
-            await pool.handle_async_request(httpcore.Request("GET", httpcore.URL(f"{url}/after")))
+            assert pool._open == 2
+            await pool.aclose()  # as httpcore's does: idle and busy connections alike
+            assert pool._open == 0 and not pool.connections
+            await held.aclose()
+            assert pool._open == 0
+            # Like httpcore's, a closed pool opens a new connection for a new request
+            # (two httpx clients may share one transport).
+            assert (await client.get("/after")).status_code == 200
+            assert pool._open == 1
+        assert pool._open == 0
+        assert server.connections == 3
 
 
 @on_both_backends
 async def test_unsupported_schemes_are_refused_before_any_connection() -> None:
     pool = ConnectionPool()
-    for url, message in (("ftp://example.com/", "unsupported protocol 'ftp://'"),):
+    for url, message in (
+        ("ftp://example.com/", "unsupported protocol 'ftp://'"),
+        ("//example.com/", "missing an 'http://' or 'https://' protocol"),
+    ):
         with pytest.raises(httpcore.UnsupportedProtocol, match=message):
             await pool.handle_async_request(httpcore.Request("GET", httpcore.URL(url)))
     assert pool._open == 0
@@ -360,3 +399,77 @@ def test_the_readme_example_for_many_projects() -> None:
         await shared.aclose()
 
     anyio.run(scenario)
+
+
+@on_both_backends
+async def test_a_full_pool_closes_an_idle_connection_to_another_origin_within_the_limit() -> None:
+    async with (
+        serving(Server("a")) as (a, url_a),
+        serving(Server("b")) as (b, url_b),
+        client_for(url_a, max_connections=2) as client,
+    ):
+        async with anyio.create_task_group() as group:
+            for n in range(2):
+                group.start_soon(client.get, f"{url_b}/b{n}")
+        assert b.connections == 2 and len(pool_of(client).connections) == 2
+        a.gate = anyio.Event()
+        async with anyio.create_task_group() as group:
+            for n in range(3):
+                group.start_soon(client.get, f"/a{n}")
+                await anyio.wait_all_tasks_blocked()
+            assert pool_of(client)._open == 2
+            assert a.requests == ["/a0", "/a1"]  # the third waits: the limit holds
+            assert b.open_now == 0  # both idle connections to b made room
+            a.gate.set()
+        assert a.most_open == 2
+        assert pool_of(client)._open == 2
+
+
+@on_both_backends
+async def test_waiters_for_different_origins_are_served_in_arrival_order() -> None:
+    log: list[str] = []
+    async with (
+        serving(Server("a", log)) as (a, url_a),
+        serving(Server("b", log)) as (_b, url_b),
+        client_for(url_a, max_connections=1) as client,
+    ):
+        a.gate = anyio.Event()
+        async with anyio.create_task_group() as group:
+            for url in ("/a0", f"{url_b}/b0", "/a1", "/a2", f"{url_b}/b1"):
+                group.start_soon(client.get, url)
+                await anyio.wait_all_tasks_blocked()
+            assert log == ["a:/a0"]
+            a.gate.set()
+        # One slot, passed on in arrival order: to another origin's waiter too.
+        assert log == ["a:/a0", "b:/b0", "a:/a1", "a:/a2", "b:/b1"]
+        assert pool_of(client)._open == 1
+
+
+@on_both_backends
+async def test_a_connection_the_server_closed_is_not_handed_to_a_waiter() -> None:
+    async with serving() as (server, url), client_for(url, max_connections=1) as client:
+        server.silent_close = True  # closes after each response, with no header saying so
+        held = await client.send(client.build_request("GET", "/first"), stream=True)
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.get, "/second")
+            await anyio.wait_all_tasks_blocked()
+            await server.until(lambda: server.open_now == 0)  # it closed the first one
+            await held.aread()  # releasing it must notice, and not hand it on
+        assert server.requests == ["/first", "/second"]
+        assert server.connections == 2
+
+
+@on_both_backends
+async def test_stale_idle_connections_below_the_top_are_closed_as_traffic_goes_on() -> None:
+    async with serving() as (server, url), client_for(url) as client:
+        async with anyio.create_task_group() as group:
+            for n in range(3):
+                group.start_soon(client.get, f"/burst{n}")
+        assert len(pool_of(client).connections) == 3
+        await server.drop_all()  # the server's keep-alive timeout closes all three
+        assert server.open_now == 0
+        await client.get("/one")  # the top one is replaced, the oldest one pruned
+        await client.get("/two")  # and the next oldest
+        pool = pool_of(client)
+        assert len(pool.connections) == 1 and pool._open == 1
+        assert all(not c.is_closed() for c in pool.connections)
