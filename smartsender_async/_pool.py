@@ -26,7 +26,7 @@ from __future__ import annotations
 import ssl
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import anyio
@@ -183,9 +183,8 @@ class ConnectionPool:
         self, origin: _Origin, pool_timeout: float | None
     ) -> httpcore.AsyncHTTPConnection:
         key = _key(origin)
-        stack = self._idle.get(key)
-        if stack:  # the most recently used idle connection to this origin
-            connection = self._take_idle(key, stack, stack.pop)
+        if key in self._idle:  # the most recently used idle connection to this origin
+            connection = self._take_idle(key, newest=True)
             if connection.is_closed() or connection.has_expired():
                 await _close(connection)  # this request keeps its slot for a new one
                 return self._new_connection(origin)
@@ -195,18 +194,14 @@ class ConnectionPool:
             self._open += 1
             return self._new_connection(origin)
         if self._idle_count:  # full, but an idle connection to another origin can go
-            key = next(iter(self._idle))
-            await _close(self._take_idle(key, self._idle[key], self._idle[key].popleft))
+            await _close(self._take_idle(next(iter(self._idle)), newest=False))
             return self._new_connection(origin)  # in the slot of the one closed
         return await self._wait(origin, pool_timeout)
 
-    def _take_idle(
-        self,
-        key: _Key,
-        stack: deque[httpcore.AsyncHTTPConnection],
-        pop: Callable[[], httpcore.AsyncHTTPConnection],
-    ) -> httpcore.AsyncHTTPConnection:
-        connection = pop()
+    def _take_idle(self, key: _Key, *, newest: bool) -> httpcore.AsyncHTTPConnection:
+        """Take the newest or the oldest idle connection to ``key`` (which has one)."""
+        stack = self._idle[key]
+        connection = stack.pop() if newest else stack.popleft()
         self._idle_count -= 1
         if not stack:
             del self._idle[key]
@@ -265,17 +260,15 @@ class ConnectionPool:
         stack.append(connection)
         self._idle_count += 1
         if self._idle_count > self._max_idle:  # keep the fresher connections
-            oldest = next(iter(self._idle))
-            await self._close_idle(oldest, self._idle[oldest])
+            await self._close_idle(next(iter(self._idle)))
         elif len(stack) > 1 and (stack[0].is_closed() or stack[0].has_expired()):
             # Connections below the top are only reached when traffic peaks: close the
             # least recently used one here once it has expired, so none lingers.
-            await self._close_idle(key, stack)
+            await self._close_idle(key)
 
-    async def _close_idle(self, key: _Key, stack: deque[httpcore.AsyncHTTPConnection]) -> None:
+    async def _close_idle(self, key: _Key) -> None:
         """Close the least recently used idle connection of ``key`` and free its slot."""
-        connection = self._take_idle(key, stack, stack.popleft)
-        await _close(connection)
+        await _close(self._take_idle(key, newest=False))
         self._free_slot()
 
     def _free_slot(self) -> None:

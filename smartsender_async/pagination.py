@@ -190,6 +190,8 @@ class _StreamBase:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
         self._concurrency = concurrency
+        self._buffer: deque[Any] = deque()  # items ready for the consumer
+        self._error: Exception | None = None  # raised once the buffer is drained
         self._closed = False
         self._running = False
         self._window: anyio.CancelScope | None = None
@@ -244,6 +246,42 @@ class _StreamBase:
         if self._running:
             raise RuntimeError("anext(): the stream is already being iterated by another task")
         self._running = True
+
+    async def _next_slow(self) -> Any:
+        """``__anext__`` when the buffer cannot serve it at once: fetch until an item, the
+        stored error or the end comes up."""
+        self._enter_anext()
+        try:
+            while True:
+                if self._closed:
+                    raise StopAsyncIteration
+                if self._buffer:
+                    self.items_yielded += 1
+                    return self._buffer.popleft()
+                if self._error is not None:
+                    error = self._error
+                    await self.aclose()
+                    raise error
+                if self._take_ready():
+                    continue
+                if self._exhausted():
+                    await self.aclose()
+                    raise StopAsyncIteration
+                await self._fill()
+        finally:
+            self._running = False
+
+    def _take_ready(self) -> bool:
+        """Move ready items into the buffer without fetching; whether anything changed."""
+        return False
+
+    def _exhausted(self) -> bool:
+        """Whether nothing more will come."""
+        raise NotImplementedError
+
+    async def _fill(self) -> None:
+        """Fetch one window."""
+        raise NotImplementedError
 
     async def _run_window(self, jobs: list[_Job]) -> None:
         """Run ``jobs`` concurrently and return once every one of them has finished.
@@ -367,7 +405,6 @@ class PageStream(_StreamBase, Generic[T]):
         self._order_key = order_key
         self._seen = IdSet() if key is not None else None
         self._buffer: deque[T] = deque()
-        self._error: Exception | None = None
         self._finished = limit == 0
         self._accepted = 0  # items buffered or yielded
         # State of the current pass (the main pass, then each head rescan).
@@ -399,24 +436,11 @@ class PageStream(_StreamBase, Generic[T]):
             # Served from the buffer without suspending: no other task can interleave.
             self.items_yielded += 1
             return buffer.popleft()
-        self._enter_anext()
-        try:
-            while True:
-                if self._closed:
-                    raise StopAsyncIteration
-                if self._buffer:
-                    self.items_yielded += 1
-                    return self._buffer.popleft()
-                if self._error is not None:
-                    error = self._error
-                    self._close()
-                    raise error
-                if self._finished:
-                    self._close()
-                    raise StopAsyncIteration
-                await self._fill()
-        finally:
-            self._running = False
+        item: T = await self._next_slow()
+        return item
+
+    def _exhausted(self) -> bool:
+        return self._finished
 
     # -- planning and fetching -----------------------------------------------------
 
@@ -642,7 +666,6 @@ class FanOutStream(_StreamBase, Generic[P, C]):
         self._close_parents = close_parents
         self._states: deque[_Parent] = deque()
         self._buffer: deque[tuple[P, C]] = deque()
-        self._error: Exception | None = None
         self._parents_done = False
         #: Parents taken from ``parents`` so far.
         self.parents_started = 0
@@ -673,31 +696,18 @@ class FanOutStream(_StreamBase, Generic[P, C]):
             # Served from the buffer without suspending: no other task can interleave.
             self.items_yielded += 1
             return buffer.popleft()
-        self._enter_anext()
+        item: tuple[P, C] = await self._next_slow()
+        return item
+
+    def _take_ready(self) -> bool:
         try:
-            while True:
-                if self._closed:
-                    raise StopAsyncIteration
-                if self._buffer:
-                    self.items_yielded += 1
-                    return self._buffer.popleft()
-                if self._error is not None:
-                    error = self._error
-                    await self.aclose()
-                    raise error
-                try:
-                    advanced = self._advance_head()
-                except Exception as error:  # from key or stop: raise it in place
-                    self._error = error
-                    continue
-                if advanced:
-                    continue
-                if not self._states and self._parents_done:
-                    await self.aclose()
-                    raise StopAsyncIteration
-                await self._fill()
-        finally:
-            self._running = False
+            return self._advance_head()
+        except Exception as error:  # from key or stop: raise it in place
+            self._error = error
+            return True
+
+    def _exhausted(self) -> bool:
+        return not self._states and self._parents_done
 
     def _advance_head(self) -> bool:
         """Move the head parent's next ready page into the buffer; False if none is ready."""

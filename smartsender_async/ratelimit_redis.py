@@ -177,13 +177,11 @@ class RedisRateLimiter:
         self._timeout = timeout
         self._sleep = sleep
         self._failures: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._shared: _Connection | None = None
-        self._closers: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        # Per event loop: its client with the scripts, and what closes it with the loop.
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[_Connection, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
+        self._shared: _Connection | None = None
         # Digests whose gate this process has logged as closed and not yet as open again.
         # Only dict operations that are atomic under the GIL touch it (thread-safe).
         self._announced: dict[str, object] = {}
@@ -226,21 +224,20 @@ class RedisRateLimiter:
             )
         # redis.asyncio connections belong to the loop that made them: one client per loop.
         loop = asyncio.get_running_loop()
-        connection = self._clients.get(loop)
-        if connection is None:
+        entry = self._clients.get(loop)
+        if entry is None:
             import redis.asyncio
 
             assert self._url is not None
             client = redis.asyncio.Redis.from_url(
                 self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
             )
-            connection = self._clients[loop] = self._with_scripts(client)
             # Close the client when its loop ends (asyncio.run closes the async generators
             # it knows of), so a limiter used under many asyncio.run() calls, or a loop
             # ended without aclose(), leaks no connection.
-            closer = self._closers[loop] = _close_with_loop(client)
-            await closer.__anext__()
-        return connection
+            entry = self._clients[loop] = (self._with_scripts(client), _close_with_loop(client))
+            await entry[1].__anext__()
+        return entry[0]
 
     @staticmethod
     def _digest(key: str) -> str:
@@ -346,10 +343,9 @@ class RedisRateLimiter:
             current = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._clients.pop(current, None)
-        closer = self._closers.pop(current, None)
-        if closer is not None:
-            await closer.aclose()
+        entry = self._clients.pop(current, None)
+        if entry is not None:
+            await entry[1].aclose()
 
 
 async def _close_with_loop(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:

@@ -288,7 +288,7 @@ def test_one_limiter_across_event_loops_leaks_no_connection(redis_url: str, pref
 
     async def job(close: bool) -> None:
         await limiter.acquire(KEY)
-        client = limiter._clients[asyncio.get_running_loop()][0]
+        (client, *_), _ = limiter._clients[asyncio.get_running_loop()]
         await client.client_setname(name)
         if close:
             await limiter.aclose()
