@@ -266,6 +266,8 @@ class SmartSender:
         json_body: Any = ...,
         model: type[T],
         idempotent: bool | None = ...,
+        operation: str | None = ...,
+        template: str | None = ...,
     ) -> T: ...
 
     @overload
@@ -278,6 +280,8 @@ class SmartSender:
         json_body: Any = ...,
         model: None = ...,
         idempotent: bool | None = ...,
+        operation: str | None = ...,
+        template: str | None = ...,
     ) -> Any: ...
 
     async def request(
@@ -289,6 +293,8 @@ class SmartSender:
         json_body: Any = None,
         model: Any = None,
         idempotent: bool | None = None,
+        operation: str | None = None,
+        template: str | None = None,
     ) -> Any:
         """Send one API call and decode its answer; every resource method ends here.
 
@@ -296,14 +302,17 @@ class SmartSender:
         decoded into it (``Page[Chat]``, ``Chat``, ...) and gets ``.response_info``; without,
         the decoded JSON is returned as is.  ``idempotent`` (default: GET, PUT and DELETE
         are) decides whether a failure after the request may have reached the server is
-        retried.
+        retried.  ``operation`` (``"chats.get"``) and ``template`` (``"/chats/{chatId}"``)
+        name the call for tracing; resource methods pass them, and ids never appear in them.
 
         Raises:
             APIError: the server answered with an error status (typed by status).
             APIConnectionError: no response (``APITimeoutError`` for timeouts).
             ResponseDecodeError: the body was not JSON of the expected shape.
         """
-        response, info = await self._send(method, path, params, json_body, idempotent)
+        response, info = await self._send(
+            method, path, params, json_body, idempotent, operation, template
+        )
         data = self._json(response)
         if model is None:
             return data
@@ -320,10 +329,19 @@ class SmartSender:
         return result
 
     async def _acknowledge(
-        self, method: str, path: str, *, json_body: Any = None, idempotent: bool | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        operation: str | None = None,
+        template: str | None = None,
     ) -> None:
         """Send a write whose success answer is ``{"state": true}``; anything else raises."""
-        response, _ = await self._send(method, path, None, json_body, idempotent)
+        response, _ = await self._send(
+            method, path, None, json_body, idempotent, operation, template
+        )
         data = self._json(response)
         if not (isinstance(data, dict) and data.get("state") is True):
             raise ResponseDecodeError(
@@ -340,6 +358,8 @@ class SmartSender:
         params: Mapping[str, Any] | None,
         json_body: Any,
         idempotent: bool | None,
+        operation: str | None = None,
+        template: str | None = None,
     ) -> tuple[httpx.Response, ResponseInfo]:
         if self._closed:
             raise SmartSenderError("this SmartSender client is closed; create a new one")

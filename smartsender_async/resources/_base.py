@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from smartsender_async.client import SmartSender
 
-__all__ = ["MAX_LIMITATION", "Resource", "check_id", "check_text", "page_params"]
+__all__ = [
+    "MAX_LIMITATION",
+    "Resource",
+    "check_bool",
+    "check_id",
+    "check_text",
+    "page_params",
+]
 
 #: The API's largest page size ("Maximum available limitation reached" above it).
 MAX_LIMITATION = 20
@@ -39,6 +46,13 @@ def check_id(name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive id, got {value}")
     return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A real ``bool``: ``"no"``, ``0`` and ``None`` are refused, not read as truth values."""
+    if value is True or value is False:
+        return value
+    raise TypeError(f"{name} must be a bool (True or False), got {value!r}")
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
