@@ -8,7 +8,7 @@ import os
 import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 from urllib.parse import urlencode
 
 import httpx
@@ -28,7 +28,7 @@ from smartsender_async.resources.chats import ChatsResource
 from smartsender_async.resources.contacts import ContactsResource
 from smartsender_async.resources.gates import GatesResource
 from smartsender_async.resources.operators import OperatorsResource
-from smartsender_async.retry import RequestEvent, RetryPolicy, send_with_retry
+from smartsender_async.retry import AttemptResult, RequestEvent, RetryPolicy, send_with_retry
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -54,6 +54,23 @@ _IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
 # Parsed URLs kept per client, by path: list paths repeat, per-id paths are bounded by this.
 _URL_CACHE_SIZE = 512
 _DEFAULT: Any = object()
+
+
+class _Instrumentation(Protocol):
+    """What ``contrib.opentelemetry.instrument()`` puts on a client: it runs the retry step
+    of every call in place of :meth:`SmartSender._send`'s own (spans, metrics)."""
+
+    async def send(
+        self,
+        client: SmartSender,
+        request: httpx.Request,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        idempotent: bool,
+        operation: str | None,
+        template: str | None,
+    ) -> AttemptResult: ...
 
 
 class ConfigurationError(SmartSenderError, ValueError):
@@ -184,6 +201,8 @@ class SmartSender:
             self._owns_http = False
             self._request_headers = headers
         self._observer = observer
+        # Set by contrib.opentelemetry.instrument(); None costs the request path one check.
+        self._instrumentation: _Instrumentation | None = None
         self._loop: object | None = None
         self._urls: dict[str, httpx.URL] = {}
         self._closed = False
@@ -378,16 +397,22 @@ class SmartSender:
         )
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
-        result = await send_with_retry(
-            lambda: http.send(request),
-            method=method,
-            path=path,
-            idempotent=idempotent,
-            policy=self._retry,
-            limiter=self._limiter,
-            key=self._limiter_key,
-            observer=self._observer,
-        )
+        instrumentation = self._instrumentation
+        if instrumentation is None:
+            result = await send_with_retry(
+                lambda: http.send(request),
+                method=method,
+                path=path,
+                idempotent=idempotent,
+                policy=self._retry,
+                limiter=self._limiter,
+                key=self._limiter_key,
+                observer=self._observer,
+            )
+        else:
+            result = await instrumentation.send(
+                self, request, method, path, params, idempotent, operation, template
+            )
         response = result.response
         if response.status_code >= 400:
             error = from_response(response)

@@ -49,6 +49,7 @@ from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -61,6 +62,17 @@ __all__ = ["FanOutStream", "IdSet", "PageStream"]
 T = TypeVar("T")
 P = TypeVar("P")
 C = TypeVar("C")
+
+#: A factory of context managers that each page fetch of a stream runs inside.
+Carry = Callable[[], AbstractContextManager[object]]
+
+#: Set by an instrumentation (``contrib.opentelemetry``), ``None`` otherwise.  Called once,
+#: when a stream's iteration begins (its first ``__anext__``), in the consumer's task; what
+#: it returns is entered around every page fetch of that stream, in the fetch's own task.
+#: That is how a trace context current when iteration began reaches the concurrent fetches,
+#: whatever is current at later ``__anext__`` calls.
+context_carrier: Callable[[], Carry | None] | None = None
+_UNCAPTURED: Any = object()
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -206,6 +218,7 @@ class _StreamBase:
         self.duplicates = 0
         #: The most page requests that were in flight at the same time.
         self.max_in_flight = 0
+        self._carry: Carry | None = _UNCAPTURED  # see context_carrier
 
     @property
     def concurrency(self) -> int:
@@ -251,6 +264,9 @@ class _StreamBase:
         """``__anext__`` when the buffer cannot serve it at once: fetch until an item, the
         stored error or the end comes up."""
         self._enter_anext()
+        if self._carry is _UNCAPTURED:
+            capture = context_carrier
+            self._carry = capture() if capture is not None else None
         try:
             while True:
                 if self._closed:
@@ -315,8 +331,13 @@ class _StreamBase:
                 self.requests += 1
                 self._in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self._in_flight)
+                carry = self._carry
                 try:
-                    page = await job.call()
+                    if carry is None:
+                        page = await job.call()
+                    else:
+                        with carry():
+                            page = await job.call()
                 except Exception as error:
                     job.result = error
                     terminate(job)
@@ -778,7 +799,12 @@ class FanOutStream(_StreamBase, Generic[P, C]):
                     break
                 jobs.append(self._job(state, number))
         while len(jobs) < budget and not self._parents_done:
-            if await self._next_parent():
+            if self._carry is None:
+                more = await self._next_parent()
+            else:
+                with self._carry():  # the parent stream's first page begins in it too
+                    more = await self._next_parent()
+            if more:
                 jobs.append(self._job(self._states[-1], 1))
         if self._closed or not jobs:
             return
