@@ -85,7 +85,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from smartsender_async import errors, pagination
 from smartsender_async._version import __version__
 from smartsender_async.ratelimit import RateLimiter
-from smartsender_async.retry import _NEVER_SENT, AttemptResult, RequestEvent, send_with_retry
+from smartsender_async.retry import _NEVER_SENT, AttemptResult, send_with_retry
 
 if TYPE_CHECKING:
     from smartsender_async.client import SmartSender
@@ -106,6 +106,8 @@ _WAIT_BUCKETS = (
 )  # fmt: skip
 # A path segment kept as is in a derived template: a plain word ("chats", "forward").
 _WORD = re.compile(r"[A-Za-z_-]+")
+# Derived templates kept per instrumented client, by path (per-id paths are bounded by it).
+_TEMPLATE_CACHE_SIZE = 512
 
 
 def instrument(
@@ -250,7 +252,7 @@ class _Instrumented:
         url = httpx.URL(client.base_url)
         self.host = url.host
         self.port = url.port or (443 if url.scheme == "https" else 80)
-        self.base_path = url.path.rstrip("/")
+        self.templates: dict[str, str] = {}  # derived templates, by path
 
     async def send(
         self,
@@ -263,66 +265,73 @@ class _Instrumented:
         operation: str | None,
         template: str | None,
     ) -> AttemptResult:
-        template = template or derive_template(path)
-        attributes: dict[str, Any] = {
+        if template is None:
+            template = self.templates.get(path)
+            if template is None:
+                template = derive_template(path)
+                if len(self.templates) < _TEMPLATE_CACHE_SIZE:
+                    self.templates[path] = template
+        common: dict[str, Any] = {
             "http.request.method": method,
             "url.template": template,
             "server.address": self.host,
             "server.port": self.port,
         }
-        call = _Call(self, client, request, method, template, dict(attributes))
-        attributes["smartsender.operation"] = operation or "request"
+        call = _Call(self, client, request, method, template, operation or "request", common)
+        attributes = common.copy()
+        attributes["smartsender.operation"] = call.operation
         if params:
             page = params.get("page")
             if page.__class__ is int:
                 attributes["smartsender.page"] = page
-        call.operation = operation or "request"
-        span = self.tracer.start_span(
+        span = call.span = self.tracer.start_span(
             f"smartsender {operation}" if operation else "smartsender request",
             kind=SpanKind.CLIENT,
             attributes=attributes,
         )
-        call.span = span
         limiter = client._limiter
         started = time.perf_counter()
         result: AttemptResult | None = None
         failure: BaseException | None = None
+        token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            with trace.use_span(
-                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-            ):
-                result = await send_with_retry(
-                    call.attempt,
-                    method=method,
-                    path=path,
-                    idempotent=idempotent,
-                    policy=client._retry,
-                    limiter=_SplitLimiter(limiter, call) if limiter is not None else None,
-                    key=client._limiter_key,
-                    observer=call.observe,
-                )
+            result = await send_with_retry(
+                call.attempt,
+                method=method,
+                path=path,
+                idempotent=idempotent,
+                policy=client._retry,
+                limiter=_SplitLimiter(limiter, call) if limiter is not None else None,
+                key=client._limiter_key,
+                observer=client._observer,
+            )
         except BaseException as exc:
             failure = exc
             raise
         finally:
+            otel_context.detach(token)
             call.finish(result, failure, time.perf_counter() - started)
         return result
 
 
 class _Call:
-    """The state of one SDK call: its span, attempts and waits."""
+    """The state of one SDK call: its span, attempts and waits.
+
+    Retries are seen from here without the retry step's observer: every attempt after the
+    first is a retry of the one before, for the reason that one ended with, and the time
+    between them that the limiter does not account for was slept (a backoff, or the delay
+    a 423 or 429 asked for when no limiter gate held the call).
+    """
 
     __slots__ = (
-        "attempt_attributes",
         "attempt_name",
         "attempts",
-        "client",
+        "common",
+        "ended",
+        "http",
         "instrumented",
         "last_error_type",
-        "last_gated",
-        "limited",
         "lock_wait",
-        "observer",
         "operation",
         "pending_lock",
         "pending_slot",
@@ -339,25 +348,24 @@ class _Call:
         request: httpx.Request,
         method: str,
         template: str,
-        attempt_attributes: dict[str, Any],
+        operation: str,
+        common: dict[str, Any],
     ) -> None:
         self.instrumented = instrumented
-        self.client = client
+        self.http = client._http
         self.request = request
-        self.observer = client._observer
-        self.limited = client._limiter is not None
         self.attempt_name = f"{method} {template}"
-        self.attempt_attributes = attempt_attributes
-        self.operation = "request"
+        self.common = common  # the HTTP attributes every attempt span has
+        self.operation = operation
         self.span: Span = trace.INVALID_SPAN
         self.attempts = 0
         self.retries = 0
         self.rate_wait = 0.0  # limiter slot waits and 429 delays, all attempts
         self.lock_wait = 0.0  # lock gate waits and 423 delays, all attempts
-        self.pending_slot = 0.0  # the waits before the next attempt
+        self.pending_slot = 0.0  # the limiter's waits before the next attempt
         self.pending_lock = 0.0
+        self.ended = 0.0  # clock reading at the end of the last attempt
         self.last_error_type: str | None = None  # of the last attempt
-        self.last_gated = False  # the last 423/429 named its delay (the limiter's gate closed)
 
     def waited(self, lock: float, slot: float) -> None:
         self.lock_wait += lock
@@ -365,11 +373,34 @@ class _Call:
         self.pending_lock += lock
         self.pending_slot += slot
 
+    def _retrying(self) -> None:
+        """Account for the retry that this attempt is: its reason and the sleep before it."""
+        instrumented = self.instrumented
+        self.retries += 1
+        reason = self.last_error_type or "unknown"
+        slept = max(0.0, instrumented.clock() - self.ended - self.pending_lock - self.pending_slot)
+        if reason == "423":
+            self.waited(slept, 0.0)
+        elif reason == "429":
+            self.waited(0.0, slept)
+        self.span.add_event(
+            "smartsender.retry",
+            {
+                "smartsender.retry.reason": reason,
+                "smartsender.retry.delay_s": slept,
+                "http.request.resend_count": self.attempts,
+            },
+        )
+        instrumented.meters.retries.add(
+            1, {"smartsender.operation": self.operation, "smartsender.retry.reason": reason}
+        )
+
     async def attempt(self) -> httpx.Response:
         """One HTTP attempt, in its own child span."""
         instrumented = self.instrumented
-        attributes = dict(self.attempt_attributes)
+        attributes = self.common.copy()
         if self.attempts:
+            self._retrying()
             attributes["http.request.resend_count"] = self.attempts
         attributes["smartsender.ratelimit.wait_s"] = self.pending_slot
         attributes["smartsender.lock.wait_s"] = self.pending_lock
@@ -378,11 +409,9 @@ class _Call:
         span = instrumented.tracer.start_span(
             self.attempt_name, kind=SpanKind.CLIENT, attributes=attributes
         )
+        token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            with trace.use_span(
-                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-            ):
-                response = await self.client._http.send(self.request)
+            response = await self.http.send(self.request)
         except BaseException as exc:
             if _cancelled(exc):
                 span.set_attribute("smartsender.cancelled", True)
@@ -393,6 +422,9 @@ class _Call:
                     instrumented.token.sent()
             span.end()
             raise
+        finally:
+            otel_context.detach(token)
+            self.ended = instrumented.clock()
         status = response.status_code
         span.set_attribute("http.response.status_code", status)
         version = response.http_version
@@ -401,10 +433,9 @@ class _Call:
         if status >= 400:
             self.last_error_type = str(status)
             _fail(span, self.last_error_type)
-            if status == 423 or status == 429:
+            if status == 423:
                 delay = errors.parse_retry_after(response.headers, _text(response))
-                self.last_gated = delay is not None
-                if status == 423 and delay is not None:
+                if delay is not None:
                     instrumented.token.locked(delay)
         else:
             self.last_error_type = None
@@ -412,32 +443,6 @@ class _Call:
             instrumented.token.sent()
         span.end()
         return response
-
-    def observe(self, event: RequestEvent) -> None:
-        """The retry step's events: retries are counted here; the user's observer too."""
-        if event.kind == "retry":
-            self.retries += 1
-            reason = self.last_error_type or (event.reason or "unknown")
-            if reason in ("423", "429") and not (self.last_gated and self.limited):
-                # Slept out here rather than at the limiter's gate: a wait all the same.
-                if reason == "423":
-                    self.waited(event.wait, 0.0)
-                else:
-                    self.waited(0.0, event.wait)
-            self.span.add_event(
-                "smartsender.retry",
-                {
-                    "smartsender.retry.reason": reason,
-                    "smartsender.retry.delay_s": event.wait,
-                    "http.request.resend_count": event.attempt,
-                },
-            )
-            self.instrumented.meters.retries.add(
-                1, {"smartsender.operation": self.operation, "smartsender.retry.reason": reason}
-            )
-        observer = self.observer
-        if observer is not None:
-            observer(event)  # send_with_retry logs and ignores what it raises
 
     def finish(
         self, result: AttemptResult | None, failure: BaseException | None, elapsed: float
@@ -449,7 +454,7 @@ class _Call:
         span.set_attribute("smartsender.lock.wait_s", self.lock_wait)
         labels: dict[str, Any] = {
             "smartsender.operation": self.operation,
-            "http.request.method": self.attempt_attributes["http.request.method"],
+            "http.request.method": self.common["http.request.method"],
         }
         error_type: str | None = None
         if result is not None:
