@@ -421,10 +421,10 @@ class _Call:
                 if not isinstance(exc, _NEVER_SENT):  # it may have reached the server
                     instrumented.token.sent()
             span.end()
+            self.ended = instrumented.clock()  # after end(): a synchronous export is not a wait
             raise
         finally:
             otel_context.detach(token)
-            self.ended = instrumented.clock()
         status = response.status_code
         span.set_attribute("http.response.status_code", status)
         version = response.http_version
@@ -442,6 +442,7 @@ class _Call:
         if status != 423:  # the server does not count a request it refused while locked
             instrumented.token.sent()
         span.end()
+        self.ended = instrumented.clock()
         return response
 
     def finish(
