@@ -581,8 +581,6 @@ async def test_uninstrument_stops_everything_and_costs_nothing_after(otel: Otel)
         assert client._instrumentation is None
         handle = otel.instrument(client)
         assert handle.active and pagination.context_carrier is not None
-        with pytest.raises(RuntimeError, match="already instrumented"):
-            otel.instrument(client)
         await client.chats.list()
         handle.uninstrument()
         handle.uninstrument()  # idempotent
@@ -726,5 +724,28 @@ async def test_a_forgotten_handle_is_released_with_its_client(otel: Otel) -> Non
     await client.aclose()
     del client
     gc.collect()
+    assert pagination.context_carrier is None
+    assert otel.metrics().get("smartsender.quota.used", []) == []
+
+
+async def test_instrumenting_twice_replaces_and_never_traces_twice(otel: Otel) -> None:
+    em = emulator()
+    other = InMemorySpanExporter()
+    second_provider = TracerProvider()
+    second_provider.add_span_processor(SimpleSpanProcessor(other))
+    async with em.client() as client:
+        first = otel.instrument(client)
+        second = instrument(
+            client, tracer_provider=second_provider, meter_provider=otel.meter_provider
+        )
+        assert not first.active and second.active
+        await client.chats.list()
+        first.uninstrument()  # the replaced handle cannot undo the new one
+        assert second.active
+        await client.chats.list()
+        second.uninstrument()
+        await client.chats.list()
+    assert otel.calls() == []
+    assert len([s for s in other.get_finished_spans() if s.name.startswith("smartsender")]) == 2
     assert pagination.context_carrier is None
     assert otel.metrics().get("smartsender.quota.used", []) == []

@@ -77,10 +77,17 @@ from weakref import WeakKeyDictionary
 
 import anyio
 import httpx
-from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+    from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "smartsender_async.contrib.opentelemetry needs opentelemetry-api: "
+        "pip install 'smartsender-async[otel]'"
+    ) from exc
 
 from smartsender_async import errors, pagination
 from smartsender_async._version import __version__
@@ -106,6 +113,8 @@ _WAIT_BUCKETS = (
 )  # fmt: skip
 # A path segment kept as is in a derived template: a plain word ("chats", "forward").
 _WORD = re.compile(r"[A-Za-z_-]+")
+# Requests remembered per token for smartsender.quota.used (the count saturates there).
+_MAX_TRACKED = 100_000
 # Derived templates kept per instrumented client, by path (per-id paths are bounded by it).
 _TEMPLATE_CACHE_SIZE = 512
 
@@ -120,8 +129,8 @@ def instrument(
     """Trace and measure every call of ``client`` until :meth:`Instrumentation.uninstrument`.
 
     Args:
-        client: the client to instrument (once: a second ``instrument()`` of the same client
-            raises until the first handle is uninstrumented).
+        client: the client to instrument.  Instrumenting it again replaces the earlier
+            instrumentation (that handle becomes inactive): calls are never traced twice.
         tracer_provider: where spans go; the global provider when ``None``.
         meter_provider: where metrics go; the global provider when ``None``.
         clock: monotonic seconds, for the quota window and lock expiry of the gauges
@@ -132,7 +141,6 @@ def instrument(
 
     Raises:
         TypeError: ``client`` is not a :class:`SmartSender`, or ``clock`` is not callable.
-        RuntimeError: ``client`` is already instrumented.
 
     Example:
         ::
@@ -149,10 +157,10 @@ def instrument(
         raise TypeError(f"client must be a SmartSender, got {client!r}")
     if not callable(clock):
         raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
-    if client._instrumentation is not None:
-        raise RuntimeError(
-            "this client is already instrumented; call uninstrument() on its handle first"
-        )
+    previous = client._instrumentation
+    if isinstance(previous, _Instrumented):
+        client._instrumentation = None
+        previous.release()  # replaced: its handle becomes inactive
     tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
     if meter_provider is None:
         meter_provider = metrics.get_meter_provider()
@@ -167,10 +175,9 @@ def instrument(
     _carrier_acquire()
     # Undone by uninstrument(), or when the client (which holds `instrumented`) is collected
     # without it: the handle is often dropped at once, the client closed and forgotten.
-    release = weakref.finalize(instrumented, _release, meters, token)
-    handle = Instrumentation(client, instrumented, release)
+    instrumented.release = weakref.finalize(instrumented, _release, meters, token)
     client._instrumentation = instrumented
-    return handle
+    return Instrumentation(client, instrumented)
 
 
 def _release(meters: _Meters, token: _TokenState) -> None:
@@ -182,15 +189,9 @@ class Instrumentation:
     """The handle :func:`instrument` returns.  Also a context manager that uninstruments
     on exit."""
 
-    def __init__(
-        self,
-        client: SmartSender,
-        instrumented: _Instrumented,
-        release: weakref.finalize[[_Meters, _TokenState], _Instrumented],
-    ) -> None:
+    def __init__(self, client: SmartSender, instrumented: _Instrumented) -> None:
         self._client = client
         self._instrumented: _Instrumented | None = instrumented
-        self._release = release
 
     def __repr__(self) -> str:
         state = "active" if self.active else "uninstrumented"
@@ -204,7 +205,8 @@ class Instrumentation:
     @property
     def active(self) -> bool:
         """Whether the client is still instrumented by this handle."""
-        return self._instrumented is not None
+        instrumented = self._instrumented
+        return instrumented is not None and instrumented.release.alive
 
     def uninstrument(self) -> None:
         """Stop tracing and measuring the client; idempotent.
@@ -217,7 +219,7 @@ class Instrumentation:
             return
         if self._client._instrumentation is instrumented:
             self._client._instrumentation = None
-        self._release()  # runs once, whoever calls it first
+        instrumented.release()  # runs once, whoever calls it first
 
     def __enter__(self) -> Instrumentation:
         return self
@@ -253,6 +255,8 @@ class _Instrumented:
         self.host = url.host
         self.port = url.port or (443 if url.scheme == "https" else 80)
         self.templates: dict[str, str] = {}  # derived templates, by path
+        # Set by instrument(): unregisters the token and the stream carrier, once.
+        self.release: weakref.finalize[[_Meters, _TokenState], _Instrumented]
 
     async def send(
         self,
@@ -562,7 +566,9 @@ class _TokenState:
         self.period = period
         self.clock = clock
         self.users = 0  # instrumented clients on this token
-        self._sent: deque[float] = deque()
+        # Bounded: a process without a limiter against a server without a quota (a
+        # benchmark) would otherwise keep a minute of requests; the real quota admits 180.
+        self._sent: deque[float] = deque(maxlen=_MAX_TRACKED)
         self._locked_until = -math.inf
         self._mutex = threading.Lock()  # metric callbacks run on the exporter's thread
 
