@@ -7,7 +7,9 @@ extra, e.g. ``pip install 'smartsender-async[fastapi]'``):
   and a dependency that hands it to handlers;
 * :mod:`smartsender_async.contrib.aiohttp`: a ``cleanup_ctx`` and an ``AppKey``;
 * :mod:`smartsender_async.contrib.arq`: worker ``on_startup``/``on_shutdown`` hooks that
-  give each worker process one client and one Redis-backed limiter shared by all workers.
+  give each worker process one client and one Redis-backed limiter shared by all workers;
+* :mod:`smartsender_async.contrib.opentelemetry`: ``instrument(client)``, spans and
+  metrics for every call (the ``otel`` extra).
 
 The core package never imports these.
 """
