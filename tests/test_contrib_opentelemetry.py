@@ -749,3 +749,65 @@ async def test_instrumenting_twice_replaces_and_never_traces_twice(otel: Otel) -
     assert len([s for s in other.get_finished_spans() if s.name.startswith("smartsender")]) == 2
     assert pagination.context_carrier is None
     assert otel.metrics().get("smartsender.quota.used", []) == []
+
+
+class Counting(SimpleSpanProcessor):
+    """Counts spans started and ended: every span started must end."""
+
+    def __init__(self) -> None:
+        super().__init__(InMemorySpanExporter())
+        self.started = 0
+        self.ended = 0
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.started += 1
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended += 1
+        super().on_end(span)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_stream_cancelling_its_window_ends_every_span(otel: Otel, backend: str) -> None:
+    """``since=`` stops on page 2 while pages 3-5 are in flight: they are cancelled, and
+    their spans end, marked cancelled, not failed; the consumer's context is intact."""
+    counting = Counting()
+    otel.tracer_provider.add_span_processor(counting)
+    em = emulator(chats=2, messages_per_chat=100)
+    chat_id = em.chat_ids()[0]
+    tracer = otel.tracer_provider.get_tracer("test")
+
+    class SlowLaterPages(httpx.AsyncBaseTransport):
+        """Page 2 takes a moment (the rest of its window starts meanwhile); pages 3 and
+        later take 30 s, so they are still in flight when page 2 ends the stream."""
+
+        inner = em.transport()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            page = int(request.url.params.get("page", "1"))
+            if page >= 2:
+                await anyio.sleep(30 if page >= 3 else 0.05)
+            return await self.inner.handle_async_request(request)
+
+    async def main() -> int:
+        async with SmartSender(
+            TOKEN, base_url=em.base_url, transport=SlowLaterPages(), rate_limit=None
+        ) as client:
+            otel.instrument(client)
+            newest = [m async for m in client.chats.stream_messages(chat_id, limit=30)]
+            since = newest[-1].created_at
+            otel.exporter.clear()
+            with tracer.start_as_current_span("consumer") as consumer:
+                stream = client.chats.stream_messages(chat_id, since=since, concurrency=4)
+                got = [m async for m in stream]
+                assert trace.get_current_span() is consumer
+            return len(got)
+
+    assert anyio.run(main, backend=backend) >= 29
+    assert counting.started == counting.ended > 0
+    calls = otel.calls()
+    cancelled = [c for c in calls if (c.attributes or {}).get("smartsender.cancelled")]
+    assert cancelled, "no request of the window was cancelled: the test proves nothing"
+    for call in cancelled:
+        assert call.status.status_code is StatusCode.UNSET
+        assert "error.type" not in (call.attributes or {})
