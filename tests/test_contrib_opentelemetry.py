@@ -811,3 +811,60 @@ def test_a_stream_cancelling_its_window_ends_every_span(otel: Otel, backend: str
     for call in cancelled:
         assert call.status.status_code is StatusCode.UNSET
         assert "error.type" not in (call.attributes or {})
+
+
+def test_limiter_slot_waits_show_on_the_call_and_its_attempt(otel: Otel) -> None:
+    """Two requests per period with no burst: the second waits one emission interval."""
+    vt = VirtualTime()
+    rate = RateLimit(requests=2, period=10.0, burst=1, margin=0.0)  # one request per 5 s
+    limiter = SplitLimiter(rate, clock=vt.clock, sleep=vt.sleep)
+    em = emulator()
+
+    async def main() -> None:
+        async with em.client(rate_limit=limiter) as client:
+            otel.instrument(client, clock=vt.clock)
+
+            async def two_calls() -> None:
+                await client.chats.list()
+                await client.chats.list()
+
+            await vt.run(two_calls)
+
+    anyio.run(main)
+    first, second = otel.calls()
+    assert first.attributes["smartsender.ratelimit.wait_s"] == 0.0  # type: ignore[index]
+    assert second.attributes["smartsender.ratelimit.wait_s"] == pytest.approx(5.0)  # type: ignore[index]
+    assert second.attributes["smartsender.lock.wait_s"] == 0.0  # type: ignore[index]
+    (attempt,) = otel.children(second)
+    assert attempt.attributes["smartsender.ratelimit.wait_s"] == pytest.approx(5.0)  # type: ignore[index]
+    (waits,) = otel.metrics()["smartsender.ratelimit.wait"]
+    assert waits.count == 2 and waits.sum == pytest.approx(5.0)
+
+
+def test_over_real_sockets_the_server_is_the_loopback_address(otel: Otel) -> None:
+    pytest.importorskip("uvicorn")
+    em = emulator()
+    with em.serve() as url:
+        port = httpx.URL(url).port
+
+        async def main() -> None:
+            async with SmartSender(TOKEN, base_url=url, rate_limit=None) as client:
+                otel.instrument(client)
+                await client.chats.list()
+
+        anyio.run(main)
+    (call,) = otel.calls()
+    assert call.attributes["server.address"] == "127.0.0.1"  # type: ignore[index]
+    assert call.attributes["server.port"] == port  # type: ignore[index]
+    (attempt,) = otel.children(call)
+    assert attempt.attributes["network.protocol.version"] == "1.1"  # type: ignore[index]
+    scan_for_secrets(otel, TOKEN, "Bearer")
+
+
+async def test_streams_carry_nothing_when_nothing_is_instrumented() -> None:
+    assert pagination.context_carrier is None
+    em = emulator()
+    async with em.client() as client:
+        stream = client.chats.stream(limit=30)
+        assert [c.id async for c in stream][:1]
+        assert stream._carry is None  # captured nothing, so no page fetch enters anything
