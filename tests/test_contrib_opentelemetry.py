@@ -868,3 +868,50 @@ async def test_streams_carry_nothing_when_nothing_is_instrumented() -> None:
         stream = client.chats.stream(limit=30)
         assert [c.id async for c in stream][:1]
         assert stream._carry is None  # captured nothing, so no page fetch enters anything
+
+
+async def test_an_error_envelope_under_200_is_an_error_of_its_code(otel: Otel) -> None:
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"error": {"code": 404, "message": "Not found"}})
+
+    async with SmartSender(
+        TOKEN, base_url="http://api.test/v1", transport=httpx.MockTransport(server)
+    ) as client:
+        otel.instrument(client)
+        with pytest.raises(NotFoundError):
+            await client.request("GET", "/chats/5", operation="chats.get")
+    (call,) = otel.calls()
+    assert call.attributes["http.response.status_code"] == 200  # type: ignore[index]
+    assert call.attributes["error.type"] == "404"  # type: ignore[index]
+    assert call.status.status_code is StatusCode.ERROR
+
+
+def test_clients_in_two_threads_share_one_provider(otel: Otel) -> None:
+    """One event loop per thread, one client each, on one token and one provider."""
+    em = emulator()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        async def main() -> None:
+            async with em.client() as client:
+                otel.instrument(client)
+                for _ in range(50):
+                    await client.chats.list()
+
+        try:
+            anyio.run(main)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    metrics = otel.metrics()
+    (duration,) = metrics["smartsender.client.request.duration"]
+    assert duration.count == 100
+    assert [p.value for p in metrics["smartsender.quota.used"]] == [100]  # one token
+    assert len(otel.calls()) == 100
+    assert len({c.context.trace_id for c in otel.calls()}) == 100  # type: ignore[union-attr]

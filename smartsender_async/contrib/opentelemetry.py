@@ -90,6 +90,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from smartsender_async import errors, pagination
+from smartsender_async._convert import loads
 from smartsender_async._version import __version__
 from smartsender_async.ratelimit import RateLimiter
 from smartsender_async.retry import _NEVER_SENT, AttemptResult, send_with_retry
@@ -468,6 +469,12 @@ class _Call:
             labels["http.response.status_code"] = status
             if status >= 400:
                 error_type = str(status)
+            elif b'"error"' in result.response.content[:64]:
+                # The API's error envelope under a success status: the client raises it
+                # with the envelope's code (see SmartSender._json), so it is that error.
+                code = _envelope_code(result.response.content)
+                if code is not None:
+                    error_type = str(code)
         elif failure is not None and _cancelled(failure):
             span.set_attribute("smartsender.cancelled", True)
             span.end()
@@ -527,6 +534,17 @@ def _cancelled(exc: BaseException) -> bool:
         return isinstance(exc, anyio.get_cancelled_exc_class())
     except Exception:  # no async library running (cannot happen inside a call)
         return False
+
+
+def _envelope_code(content: bytes) -> int | None:
+    """The error status ``{"error": {"code": 404, ...}}`` stands for, if it is one."""
+    try:
+        data = loads(content)
+    except ValueError:
+        return None
+    envelope = data.get("error") if data.__class__ is dict else None
+    code = envelope.get("code") if envelope.__class__ is dict else None
+    return code if code.__class__ is int and 400 <= code <= 599 else None
 
 
 def _text(response: httpx.Response) -> str | None:
