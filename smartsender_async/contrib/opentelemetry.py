@@ -18,7 +18,9 @@ built by code you do not control (a FastAPI lifespan, an arq worker hook, a test
 it is undone by ``uninstrument()``, it keeps every OpenTelemetry type and import out of
 :class:`SmartSender`'s signature and out of the core package, and the providers it takes
 make tests explicit.  The client itself carries one slot, ``None`` unless instrumented, so
-an uninstrumented request pays one ``is None`` check and nothing else.
+an uninstrumented request pays one ``is None`` check and nothing else.  Instrumenting a
+client again replaces its instrumentation (calls are never traced twice), and a client
+collected without ``uninstrument()`` releases what it registered (its token's gauges).
 
 What is recorded (names follow the HTTP client semantic conventions where they apply):
 
@@ -98,7 +100,7 @@ from smartsender_async.retry import _NEVER_SENT, AttemptResult, send_with_retry
 if TYPE_CHECKING:
     from smartsender_async.client import SmartSender
 
-__all__ = ["FINGERPRINT_ATTRIBUTE", "Instrumentation", "instrument"]
+__all__ = ["FINGERPRINT_ATTRIBUTE", "Instrumentation", "derive_template", "instrument"]
 
 _SCOPE = "smartsender_async"
 #: The attribute that names a token in the per-token gauges (never the token itself).
