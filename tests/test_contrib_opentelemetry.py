@@ -915,3 +915,23 @@ def test_clients_in_two_threads_share_one_provider(otel: Otel) -> None:
     assert [p.value for p in metrics["smartsender.quota.used"]] == [100]  # one token
     assert len(otel.calls()) == 100
     assert len({c.context.trace_id for c in otel.calls()}) == 100  # type: ignore[union-attr]
+
+
+async def test_a_clock_that_jumps_back_breaks_nothing(otel: Otel) -> None:
+    """A clock stepped backwards (a bad injectable clock): no negative wait, no error, and
+    the gauges still report."""
+    readings = iter([100.0, 5.0, 50.0, 1.0, 0.0, 90.0] * 20)
+    em = emulator()
+    transport = FailFirst(em.transport(), 503)
+    async with SmartSender(
+        TOKEN, base_url=em.base_url, transport=transport, retry=FAST_RETRY, rate_limit=None
+    ) as client:
+        otel.instrument(client, clock=lambda: next(readings))
+        await client.chats.list()
+    (call,) = otel.calls()
+    assert call.attributes["smartsender.retries"] == 1  # type: ignore[index]
+    (retry,) = [e for e in call.events if e.name == "smartsender.retry"]
+    assert retry.attributes["smartsender.retry.delay_s"] >= 0  # type: ignore[index]
+    metrics = otel.metrics()
+    assert [p.value for p in metrics["smartsender.lock.active"]] == [0]
+    assert all(p.value >= 0 for p in metrics["smartsender.quota.used"])
