@@ -4,10 +4,13 @@ user would run them."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +147,33 @@ def test_getting_started_first_call_needs_no_token_and_no_network(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("page 1 of ")
     assert emulator.stats.requests == 0  # the served one was never asked
+
+
+def test_the_demo_commands_of_readme_and_getting_started_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every `smartsender ...` line of README and the getting-started page runs on the
+    built-in demo project, with no token of yours."""
+    pytest.importorskip("click")
+    from click.testing import CliRunner
+
+    from smartsender_async.cli import cli
+
+    commands = []
+    for path in (README, DOCS / "getting-started.md"):
+        for block in blocks_in(path):
+            if block.language != "bash":
+                continue
+            for line in block.source.splitlines():
+                line = line.split("#")[0].split("&&")[-1].strip()
+                if line.startswith("smartsender "):
+                    commands.append(shlex.split(line)[1:])
+    assert ["export", "demo-export"] in commands and ["chats", "--unread"] in commands
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner(env={"SMARTSENDER_TOKEN": "", "SMARTSENDER_BASE_URL": ""})
+    for args in commands:
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "demo project" in result.stderr
+    manifest = json.loads((tmp_path / "demo-export" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
