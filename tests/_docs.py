@@ -8,7 +8,9 @@ The contract every page is written to (CONTRIBUTING.md, "Docs"):
   emulator per block: seed 0, Smart Sender's quota) and ``SMARTSENDER_TOKEN`` to its token,
   so ``SmartSender()`` with no arguments talks to that emulator;
 * a block that cannot run standalone starts with the line ``# not run: <reason>``, and the
-  reason is required.
+  reason is required;
+* a block that mentions ``REDIS_URL`` finds it set to a throwaway ``redis-server`` on
+  loopback (a database of its own), when one is installed.
 
 A block whose first line is ``# <name>.py`` is written under that name (a module of the
 reader's project, such as ``app.py``); any other block is written as ``example.py``.
@@ -162,8 +164,11 @@ def emulator_env(url: str, token: str) -> dict[str, str]:
     return env
 
 
-def run_block(block: Block, timeout: float = BLOCK_TIMEOUT_S) -> Outcome:
-    """Run ``block`` as ``python <file>`` in a fresh temp dir against a fresh served emulator."""
+def run_block(
+    block: Block, timeout: float = BLOCK_TIMEOUT_S, extra_env: dict[str, str] | None = None
+) -> Outcome:
+    """Run ``block`` as ``python <file>`` in a fresh temp dir against a fresh served emulator
+    (``extra_env``, such as a ``REDIS_URL``, is added to its environment)."""
     from smartsender_async.testing import Emulator
 
     emulator = Emulator()  # the default project and Smart Sender's quota
@@ -174,7 +179,7 @@ def run_block(block: Block, timeout: float = BLOCK_TIMEOUT_S) -> Outcome:
             done = subprocess.run(
                 [sys.executable, script.name],
                 cwd=scratch,
-                env=emulator_env(url, emulator.token),
+                env={**emulator_env(url, emulator.token), **(extra_env or {})},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

@@ -12,6 +12,7 @@ time rather than their sum; each block is still its own test, named by file and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ from tests._docs import (
     python_blocks,
     run_block,
 )
+from tests._redis_server import redis_server
 
 pytest.importorskip("uvicorn", reason="the docs blocks run against a served emulator")
 
@@ -50,8 +52,21 @@ def outcomes(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[Outcom
         for item in request.session.items
         if getattr(item, "originalname", None) == "test_block_runs" and hasattr(item, "callspec")
     }
-    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="docs-block") as pool:
-        futures = {b.where: pool.submit(run_block, b) for b in RUNNABLE if b.where in wanted}
+    selected = [b for b in RUNNABLE if b.where in wanted]
+    with contextlib.ExitStack() as stack:
+        redis_url = None
+        if any("REDIS_URL" in b.source for b in selected):
+            with contextlib.suppress(pytest.skip.Exception):  # no redis-server: they fail
+                redis_url = stack.enter_context(redis_server())
+        pool = stack.enter_context(
+            ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="docs-block")
+        )
+        futures = {}
+        for number, block in enumerate(selected):
+            extra = {}
+            if redis_url is not None and "REDIS_URL" in block.source:
+                extra["REDIS_URL"] = f"{redis_url.rstrip('/').rsplit('/', 1)[0]}/{number % 16}"
+            futures[block.where] = pool.submit(run_block, block, extra_env=extra)
         try:
             yield futures
         finally:
@@ -206,3 +221,22 @@ def test_blocks_are_formatted() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_block_that_reads_redis_url_gets_a_redis_of_its_own() -> None:
+    pytest.importorskip("redis")
+    source = (
+        "import os, redis\n"
+        "client = redis.Redis.from_url(os.environ['REDIS_URL'])\n"
+        "assert client.dbsize() == 0\n"
+        "client.set('x', 1)\n"
+        "print(os.environ['REDIS_URL'])\n"
+        "client.close()\n"
+    )
+    block = Block(path=ROOT / "docs" / "scratch.md", line=1, language="python", source=source)
+    with redis_server() as url:
+        base = url.rstrip("/").rsplit("/", 1)[0]
+        first = run_block(block, extra_env={"REDIS_URL": f"{base}/3"})
+        other = run_block(block, extra_env={"REDIS_URL": f"{base}/4"})
+    assert not list(problems(first)), first.stderr
+    assert not list(problems(other)), other.stderr  # db 4 did not see db 3's key
