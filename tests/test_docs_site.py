@@ -160,7 +160,7 @@ def test_the_strict_build_renders_the_cli(built_site: Path) -> None:
     assert "Sentinel" not in html  # mkdocs-click's table style shows click 8.2+'s UNSET
 
 
-def test_the_strict_build_fails_on_a_broken_link(tmp_path: Path) -> None:
+def test_the_strict_build_fails_on_a_broken_link_or_anchor(tmp_path: Path) -> None:
     if not HAS_MKDOCS:
         pytest.skip("the docs extra is not installed")
     # A copy of the site, identical but for one link to a page that does not exist.
@@ -172,7 +172,10 @@ def test_the_strict_build_fails_on_a_broken_link(tmp_path: Path) -> None:
     config = config.replace("paths: [.]", f"paths: [{ROOT.as_posix()!r}]")
     (tmp_path / "mkdocs.yml").write_text(config, encoding="utf-8")
     guide = tmp_path / "docs" / "guides" / "trio.md"
-    guide.write_text(guide.read_text() + "\nSee [nowhere](no-such-page.md).\n")
+    guide.write_text(
+        guide.read_text()
+        + "\nSee [nowhere](no-such-page.md) and [no anchor](streams.md#no-such-anchor).\n"
+    )
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "s")],
         cwd=tmp_path,
@@ -184,7 +187,9 @@ def test_the_strict_build_fails_on_a_broken_link(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
-    assert errors and all("no-such-page.md" in line for line in errors), done.stderr
+    assert len(errors) == 2, done.stderr  # the two bad links, nothing else
+    assert any("no-such-page.md" in line for line in errors)
+    assert any("no-such-anchor" in line for line in errors)
 
 
 def test_older_rest_markup_reads_as_markdown() -> None:
