@@ -157,8 +157,18 @@ class Picture(_Media):
     """An image at `url`.
 
     Every media type (`Picture`, `File`, `Video`, `Audio`, `Voice`, `Animation`) takes the
-    file's URL as `url` or `media=` (not both) and an optional keyword `watermark`; a
-    missing or empty URL raises `TypeError` or `ValueError` before anything is sent.
+    same arguments.
+
+    Attributes:
+        url: the media file's URL (also accepted as `media=`, its name on the wire; not
+            both).
+        watermark: the priority timestamp (unix seconds, keyword only); `None` sends the
+            time of sending.
+
+    Raises:
+        TypeError: neither or both of `url` and `media`, a URL that is not a `str`, or a
+            `watermark` that is not an `int`.
+        ValueError: an empty URL, or a negative `watermark`.
 
     Example:
         ```python
@@ -171,35 +181,40 @@ class Picture(_Media):
 
 @attrs.frozen(init=False)
 class File(_Media):
-    """A document at `url`."""
+    """A document at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "file"
 
 
 @attrs.frozen(init=False)
 class Video(_Media):
-    """A video at `url`."""
+    """A video at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "video"
 
 
 @attrs.frozen(init=False)
 class Audio(_Media):
-    """An audio file at `url`."""
+    """An audio file at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "audio"
 
 
 @attrs.frozen(init=False)
 class Voice(_Media):
-    """A voice message at `url`."""
+    """A voice message at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "voice"
 
 
 @attrs.frozen(init=False)
 class Animation(_Media):
-    """An animation (GIF) at `url`."""
+    """An animation (GIF) at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "animation"
 
