@@ -91,8 +91,10 @@ def shown(path: Path) -> str:
 
 
 def doc_files() -> list[Path]:
-    """README.md and every Markdown page under docs/, in a stable order."""
-    return [README, *sorted(DOCS.rglob("*.md"))]
+    """README.md, every Markdown page under docs/, and the two top-level files the site
+    includes (CONTRIBUTING.md, CHANGELOG.md), in a stable order."""
+    included = [ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"]
+    return [README, *sorted(DOCS.rglob("*.md")), *(p for p in included if p.exists())]
 
 
 def blocks_in(path: Path) -> list[Block]:

@@ -106,6 +106,8 @@ def test_every_page_is_read() -> None:
     files = doc_files()
     assert files[0] == README
     assert (DOCS / "index.md") in files and (DOCS / "guides" / "streams.md") in files
+    assert ROOT / "CONTRIBUTING.md" in files  # rendered in the site through a snippet
+    assert any(b.path == ROOT / "CONTRIBUTING.md" for b in SKIPPED)
 
 
 def test_collector_handles_indentation_markers_and_other_languages(tmp_path: Path) -> None:
