@@ -1,9 +1,18 @@
-"""What :meth:`ContactsResource.send` can send: one small class per outgoing message type.
+"""What `client.contacts.send()` can send: one small class per outgoing message type.
 
 Each class checks its own fields when it is built, so a bad message fails before any
-request, and knows its wire body (:meth:`OutgoingMessage.to_body`).  A plain ``str``
-passed to ``send`` means :class:`Text`.  ``watermark`` (the message's priority timestamp,
-unix seconds) defaults to the time of sending.
+request, and knows its wire body (`to_body()`).  A plain `str` passed to `send` means
+[`Text`][smartsender_async.Text].  `watermark` (the message's priority timestamp, unix
+seconds) defaults to the time of sending.
+
+Example:
+    ```python
+    from smartsender_async import Location, Picture
+
+    await client.contacts.send(contact_id, "Hello!")  # a Text
+    await client.contacts.send(contact_id, Picture("https://example.com/p.jpg"))
+    await client.contacts.send(contact_id, Location(50.45, 30.52, title="Our shop"))
+    ```
 """
 
 from __future__ import annotations
@@ -62,7 +71,15 @@ class _Outgoing:
     type: ClassVar[str] = ""
 
     def to_body(self, default_watermark: int) -> dict[str, Any]:
-        """The JSON body for ``POST /contacts/{id}/send``."""
+        """The JSON body for `POST /contacts/{contactId}/send`.
+
+        Args:
+            default_watermark: the watermark to send when the message has none (unix
+                seconds; the client passes the time of sending).
+
+        Returns:
+            The body: `type`, the type's own fields under their wire names, `watermark`.
+        """
         body: dict[str, Any] = {"type": self.type}
         body.update(self._fields())
         watermark = getattr(self, "watermark", None)
@@ -75,7 +92,22 @@ class _Outgoing:
 
 @attrs.frozen
 class Text(_Outgoing):
-    """A text message."""
+    """A text message.
+
+    Attributes:
+        content: the text; not empty, not blank.
+        watermark: the priority timestamp (unix seconds, keyword only); `None` sends the
+            time of sending.
+
+    Raises:
+        TypeError: `content` is not a `str`, or `watermark` is not an `int`.
+        ValueError: `content` is empty or blank, or `watermark` is negative.
+
+    Example:
+        ```python
+        await client.contacts.send(contact_id, Text("See you tomorrow", watermark=1767225600))
+        ```
+    """
 
     type: ClassVar[str] = "text"
     content: str = attrs.field(validator=_non_empty_str)
@@ -87,9 +119,19 @@ class Text(_Outgoing):
 
 @attrs.frozen(init=False)
 class _Media(_Outgoing):
-    """A media message: the file at ``url`` (sent as ``media``).
+    """A media message: the file at `url` (sent as `media`, its name on the wire).
 
     The server sends it as a document when the file does not match the type.
+
+    Attributes:
+        url: the media file's URL (also accepted as `media=`, not both).
+        watermark: the priority timestamp (unix seconds, keyword only); `None` sends the
+            time of sending.
+
+    Raises:
+        TypeError: neither or both of `url` and `media` given, a URL that is not a `str`,
+            or a `watermark` that is not an `int`.
+        ValueError: an empty URL, or a negative `watermark`.
     """
 
     url: str = attrs.field(validator=_non_empty_str)
@@ -112,49 +154,90 @@ class _Media(_Outgoing):
 
 @attrs.frozen(init=False)
 class Picture(_Media):
-    """An image at ``url``."""
+    """An image at `url`.
+
+    Every media type (`Picture`, `File`, `Video`, `Audio`, `Voice`, `Animation`) takes the
+    same arguments.
+
+    Attributes:
+        url: the media file's URL (also accepted as `media=`, its name on the wire; not
+            both).
+        watermark: the priority timestamp (unix seconds, keyword only); `None` sends the
+            time of sending.
+
+    Raises:
+        TypeError: neither or both of `url` and `media`, a URL that is not a `str`, or a
+            `watermark` that is not an `int`.
+        ValueError: an empty URL, or a negative `watermark`.
+
+    Example:
+        ```python
+        await client.contacts.send(contact_id, Picture("https://example.com/p.jpg"))
+        ```
+    """
 
     type: ClassVar[str] = "picture"
 
 
 @attrs.frozen(init=False)
 class File(_Media):
-    """A document at ``url``."""
+    """A document at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "file"
 
 
 @attrs.frozen(init=False)
 class Video(_Media):
-    """A video at ``url``."""
+    """A video at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "video"
 
 
 @attrs.frozen(init=False)
 class Audio(_Media):
-    """An audio file at ``url``."""
+    """An audio file at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "audio"
 
 
 @attrs.frozen(init=False)
 class Voice(_Media):
-    """A voice message at ``url``."""
+    """A voice message at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "voice"
 
 
 @attrs.frozen(init=False)
 class Animation(_Media):
-    """An animation (GIF) at ``url``."""
+    """An animation (GIF) at `url`; the arguments are
+    [`Picture`][smartsender_async.Picture]'s."""
 
     type: ClassVar[str] = "animation"
 
 
 @attrs.frozen
 class Location(_Outgoing):
-    """A point on the map with a ``title`` (the API requires all three)."""
+    """A point on the map with a title (the API requires all three).
+
+    Attributes:
+        latitude: degrees, -90 to 90.
+        longitude: degrees, -180 to 180.
+        title: the place's name; not empty.
+        watermark: the priority timestamp (unix seconds, keyword only).
+
+    Raises:
+        TypeError: a coordinate that is not a number, or a `title` that is not a `str`.
+        ValueError: a coordinate out of range or not finite, or an empty `title`.
+
+    Example:
+        ```python
+        await client.contacts.send(contact_id, Location(50.45, 30.52, title="Our shop"))
+        ```
+    """
 
     type: ClassVar[str] = "location"
     latitude: float = attrs.field(validator=_coordinate(90.0))
@@ -168,7 +251,22 @@ class Location(_Outgoing):
 
 @attrs.frozen
 class ContactCard(_Outgoing):
-    """A contact card: a name and a phone number (wire type ``contact``)."""
+    """A contact card: a name and a phone number (wire type `contact`).
+
+    Attributes:
+        full_name: the name shown on the card; not empty.
+        phone_number: the number; not empty.
+        watermark: the priority timestamp (unix seconds, keyword only).
+
+    Raises:
+        TypeError: a field that is not a `str`.
+        ValueError: an empty field.
+
+    Example:
+        ```python
+        await client.contacts.send(contact_id, ContactCard("Support", "+380441234567"))
+        ```
+    """
 
     type: ClassVar[str] = "contact"
     full_name: str = attrs.field(validator=_non_empty_str)
@@ -179,9 +277,9 @@ class ContactCard(_Outgoing):
         return {"fullName": self.full_name, "phoneNumber": self.phone_number}
 
 
-#: ``outgoing.Contact`` is :class:`ContactCard` (the wire type is ``contact``; the name
-#: ``Contact`` at the package root is the contact model).
+#: `outgoing.Contact` is `ContactCard` (the wire type is `contact`; the name `Contact` at
+#: the package root is the contact model).
 Contact = ContactCard
 
 OutgoingMessage = Text | Picture | File | Video | Audio | Voice | Animation | Location | ContactCard
-"""Every message type :meth:`ContactsResource.send` accepts (a plain ``str`` means Text)."""
+"""Every message type `client.contacts.send()` accepts (a plain `str` means `Text`)."""

@@ -1,4 +1,4 @@
-"""Read README.md's sections and run their python examples (the docs are tested code)."""
+"""Read the sections of README.md or a docs page, and run python fragments in one namespace."""
 
 from __future__ import annotations
 

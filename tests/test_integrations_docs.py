@@ -1,9 +1,10 @@
-"""Runs every python example of README.md's integration sections as a reader would, against the
-emulator on loopback (and a throwaway redis-server where an example needs Redis).
+"""Drives the apps of docs/guides/integrations.md (FastAPI, aiohttp) and the observer of
+docs/guides/logging.md as a reader would, against the emulator on loopback (and a throwaway
+redis-server where an example needs Redis), and checks what they answer.
 
-A block whose first line is ``# <name>.py`` is a module of the reader's project: it is
-written to a scratch directory and imported (apps) or run as a process (workers,
-scripts).  Any other block is a script and is executed as is.
+tests/test_docs_examples.py runs every block as a script; this file goes further: a block
+whose first line is ``# app.py`` is imported as the reader's module and served.  The
+workers' examples (arq) are on docs/guides/workers.md, which their owner tests.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import gc
 import importlib.util
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -25,18 +25,18 @@ import httpx
 import pytest
 
 from smartsender_async.testing import Emulator
-from tests._readme import README, python_blocks, section
+from tests._docs import DOCS, emulator_env
+from tests._readme import python_blocks, section
 from tests._redis_server import redis_server
 
-DOC = README
+DOC = DOCS / "guides" / "integrations.md"
+LOGGING_DOC = DOCS / "guides" / "logging.md"
 FILE_HEADER = re.compile(r"^# (\w+\.py)\n")
-SECTIONS = ("Using with FastAPI", "Using with aiohttp", "In workers", "Logging and metrics")
-PROCESS_TIMEOUT_S = 60
-REMINDER = "We have not forgotten you: an operator will answer shortly."
+SECTIONS = ("FastAPI", "aiohttp")
 
 
-def blocks(title: str) -> list[str]:
-    return python_blocks(section(title))
+def blocks(title: str, doc: Path = DOC) -> list[str]:
+    return python_blocks(section(title, doc))
 
 
 def module_named(section: str, name: str, index: int = 0) -> str:
@@ -89,15 +89,18 @@ def texts_in(emulator: Emulator, chat_id: int) -> list[str]:
 
 
 def test_every_example_is_covered() -> None:
-    assert len(blocks("Integrations")) == sum(len(blocks(s)) for s in SECTIONS)
-    assert [len(blocks(s)) for s in SECTIONS] == [2, 1, 2, 1]
+    assert len(python_blocks(DOC.read_text(encoding="utf-8"))) == sum(
+        len(blocks(s)) for s in SECTIONS
+    )
+    assert [len(blocks(s)) for s in SECTIONS] == [3, 1]
+    assert len(blocks("Hooks: the observer", LOGGING_DOC)) == 1
 
 
 async def test_fastapi_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("fastapi")
     from tests.test_contrib_fastapi import serve_app
 
-    module = load(module_named("Using with FastAPI", "app.py", 0), tmp_path, "fastapi_app")
+    module = load(module_named("FastAPI", "app.py", 0), tmp_path, "fastapi_app")
     with no_resource_warnings(), served_emulator(monkeypatch, chats=8) as emulator:
         expected = unread_chats(emulator)
         with serve_app(module.app) as url:
@@ -114,7 +117,7 @@ async def test_fastapi_app_with_a_shared_redis_limiter(
     pytest.importorskip("redis")
     from tests.test_contrib_fastapi import serve_app
 
-    source = module_named("Using with FastAPI", "app.py", 1)
+    source = module_named("FastAPI", "app.py", 1)
     module = load(source, tmp_path, "fastapi_redis_app")
     with (
         no_resource_warnings(),
@@ -136,7 +139,7 @@ async def test_aiohttp_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     pytest.importorskip("aiohttp")
     from aiohttp.test_utils import TestClient, TestServer
 
-    module = load(module_named("Using with aiohttp", "app.py"), tmp_path, "aiohttp_app")
+    module = load(module_named("aiohttp", "app.py"), tmp_path, "aiohttp_app")
     with no_resource_warnings(), served_emulator(monkeypatch, chats=8) as emulator:
         expected = unread_chats(emulator)
         async with TestClient(TestServer(module.create_app(), host="127.0.0.1")) as http:
@@ -146,62 +149,16 @@ async def test_aiohttp_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert expected and [chat["id"] for chat in answer] == expected
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        args,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=PROCESS_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout
-    for bad in ("Traceback", "ResourceWarning", "Unclosed"):
-        assert bad not in done.stdout, done.stdout
-    return done.stdout
-
-
-def test_arq_worker_and_enqueue_script(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pytest.importorskip("arq")
-    for name in ("worker.py", "enqueue.py"):
-        (tmp_path / name).write_text(module_named("In workers", name), encoding="utf-8")
-    with redis_server() as redis_url, served_emulator(monkeypatch, chats=6) as emulator:
-        to_remind = unread_chats(emulator)
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "PYTHONWARNINGS": "always::ResourceWarning",
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
-        # Enqueued twice: the job ids make the second run a no-op.
-        run([sys.executable, "enqueue.py"], tmp_path, env)
-        run([sys.executable, "enqueue.py"], tmp_path, env)
-        # A burst worker runs every queued job, then shuts down (closing its client).
-        output = run(
-            [sys.executable, "-m", "arq", "worker.WorkerSettings", "--burst"], tmp_path, env
-        )
-    assert to_remind
-    assert output.count("← reminder-") == len(to_remind)  # arq's "job finished" lines
-    for chat_id in emulator.chat_ids():
-        expected = 1 if chat_id in to_remind else 0
-        assert texts_in(emulator, chat_id).count(REMINDER) == expected
-    assert emulator.stats.by_endpoint["POST /contacts/{contactId}/send"] == len(to_remind)
-    assert emulator.stats.locked == 0
-
-
 def test_logging_and_metrics_script(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (source,) = blocks("Logging and metrics")
+    (source,) = blocks("Hooks: the observer", LOGGING_DOC)
     sdk_logger = logging.getLogger("smartsender_async")
     root = logging.getLogger()
     level, handlers = sdk_logger.level, list(root.handlers)
     try:
         with no_resource_warnings(), served_emulator(monkeypatch, chats=8) as emulator:
-            exec(compile(source, f"{DOC.name}:logging", "exec"), {"__name__": "__main__"})
-            assert sdk_logger.isEnabledFor(logging.DEBUG)
+            exec(compile(source, f"{LOGGING_DOC.name}:observer", "exec"), {"__name__": "__main__"})
     finally:
         sdk_logger.setLevel(level)
         for handler in root.handlers[:]:
@@ -212,3 +169,23 @@ def test_logging_and_metrics_script(
     assert "'smartsender_attempt_total': 1" in out
     assert "'smartsender_status_200_total': 1" in out
     assert emulator.stats.requests == 1
+
+
+def test_logging_example_writes_one_line_per_attempt_and_never_the_token() -> None:
+    (source,) = blocks("Logging", LOGGING_DOC)
+    emulator = Emulator(seed=11, chats=8, token="tok-" + "s3cret" * 6)
+    with emulator.serve() as url:
+        done = subprocess.run(
+            [sys.executable, "-c", source],
+            env=emulator_env(url, emulator.token),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    attempts = [line for line in done.stderr.splitlines() if "GET /chats -> 200 in" in line]
+    assert len(attempts) == 1, done.stderr
+    assert attempts[0].startswith("smartsender_async DEBUG ")
+    assert "s3cret" not in done.stderr + done.stdout
+    assert "state=open" not in done.stderr  # the path, never the query

@@ -1,16 +1,12 @@
-"""Runs the python examples of the "Streaming" section, and checks its method table.
-
-The examples are fragments that use an open ``client``, as the section says. They are
-run in order, in one namespace (a later example may use a name an earlier one set), with
-top-level ``await`` allowed, against an emulator, under asyncio and trio.
+"""docs/guides/streams.md: its method table matches the client, and its examples say what
+they promise (tests/test_docs_examples.py runs each as a script; here they also run in
+this process, on an emulator with no quota, and what they print is checked).
 """
 
 from __future__ import annotations
 
-import ast
 import inspect
 import re
-from datetime import datetime, timezone
 from typing import Any
 
 import anyio
@@ -18,16 +14,17 @@ import pytest
 
 from smartsender_async import SmartSender
 from smartsender_async.testing import Emulator
-from tests._readme import README, python_blocks, section
+from tests._docs import DOCS
+from tests._readme import python_blocks, section
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-DOC = README
+DOC = DOCS / "guides" / "streams.md"
 TABLE_ROW = re.compile(r"^\| `client\.(\w+)\.(\w+)(\([^`]*\))` \|", re.MULTILINE)
 
 
 def streaming_section() -> str:
-    return section("Streaming")
+    return DOC.read_text(encoding="utf-8")
 
 
 def examples() -> list[str]:
@@ -53,29 +50,31 @@ def test_the_section_has_examples() -> None:
     assert len(examples()) >= 5
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_examples_run_against_the_emulator(backend: str) -> None:
-    # The examples compute dates from the real "now"; the emulator's data ends there too.
-    now = datetime.now(timezone.utc)
-    emulator = Emulator(seed=3, chats=45, messages_per_chat=45, rate_limit=None, epoch=now)
+def test_stopping_early_costs_one_request(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (source,) = python_blocks(section("Stopping early", DOC))
+    emulator = Emulator(seed=3, chats=45, rate_limit=None)
+    with emulator.serve() as url:
+        monkeypatch.setenv("SMARTSENDER_TOKEN", emulator.token)
+        monkeypatch.setenv("SMARTSENDER_BASE_URL", url)
+        exec(compile(source, f"{DOC.name}:stopping", "exec"), {"__name__": "__main__"})
+    out = capsys.readouterr().out
+    assert out.strip().endswith("1 request")
+    assert emulator.stats.requests == 1  # nothing more was sent after the break
 
-    async def session() -> None:
-        async with emulator.client() as client:
-            namespace: dict[str, Any] = {"client": client, "__name__": "streaming_md"}
-            for number, source in enumerate(examples(), 1):
-                code = compile(
-                    source,
-                    f"{DOC.name}:example {number}",
-                    "exec",
-                    flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
-                )
-                pending = eval(code, namespace)  # a coroutine when the block awaits
-                if pending is not None:
-                    await pending
 
-    anyio.run(session, backend=backend)
-    assert emulator.stats.requests > 0
-    assert set(emulator.stats.by_status) == {200}
+def test_limit_25_reads_two_pages(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = next(b for b in examples() if "limit=25" in b)
+    emulator = Emulator(seed=3, chats=100, rate_limit=None)
+    with emulator.serve() as url:
+        monkeypatch.setenv("SMARTSENDER_TOKEN", emulator.token)
+        monkeypatch.setenv("SMARTSENDER_BASE_URL", url)
+        exec(compile(source, f"{DOC.name}:limit", "exec"), {"__name__": "__main__"})
+    assert capsys.readouterr().out.strip() == "25"
+    assert emulator.stats.by_endpoint["GET /chats"] == 2
 
 
 def test_the_method_table_matches_the_client() -> None:
