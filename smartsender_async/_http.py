@@ -194,18 +194,20 @@ def _decode(data: bytes, encoding: str, limit: int) -> bytes:
 async def read_body(response: httpx.Response, limit: int) -> bytes:
     """Read a streamed ``response``'s whole body, decoded, and close it.
 
-    Neither the bytes on the wire nor the decoded body may exceed ``limit``; corrupt
-    compression raises too.  Both are typed errors carrying the start of the raw body,
-    never httpx's ``DecodingError`` (whose request would carry the credentials).  After
-    this, ``response.content`` and ``response.text`` work as usual.
+    Neither the bytes on the wire nor the decoded body may exceed ``limit``.  For a
+    success status, a larger body or corrupt compression raises a typed error carrying
+    the start of the raw body, never httpx's ``DecodingError`` (whose request would carry
+    the credentials).  For an error status (>= 400) the body is only diagnostics: what was
+    read is kept, cut at the limit (raw when it cannot be decompressed), so the status
+    still decides the exception and whether to retry.  After this, ``response.content``
+    and ``response.text`` work as usual.
 
     Raises:
-        ResponseTooLargeError: the body is longer than ``limit`` bytes.
-        ResponseDecodeError: its compression is corrupt or truncated.
+        ResponseTooLargeError: a success body is longer than ``limit`` bytes.
+        ResponseDecodeError: a success body's compression is corrupt or truncated.
         httpx.TransportError: the connection failed while reading (retried as usual).
     """
-    chunks: list[bytes] = []
-    size = 0
+    lenient = response.status_code >= 400
     if response.is_stream_consumed:  # a mock transport's response, read when it was built
         try:
             content = response.content
@@ -213,34 +215,47 @@ async def read_body(response: httpx.Response, limit: int) -> bytes:
             content = b""
         await response.aclose()
         if len(content) > limit:
-            raise _too_large(response, content, "body", limit)
-        return content
+            if not lenient:
+                raise _too_large(response, content, "body", limit)
+            response._content = content[:limit]
+        return response.content
+    chunks: list[bytes] = []
+    size = 0
+    cut = False
     try:
         declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if not lenient and declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(response, b"", f"declared Content-Length {declared}", limit)
         async for chunk in response.aiter_raw():
             size += len(chunk)
             chunks.append(chunk)
             if size > limit:
-                raise _too_large(response, b"".join(chunks), "body", limit)
+                if not lenient:
+                    raise _too_large(response, b"".join(chunks), "body", limit)
+                cut = True
+                break
     finally:
         await response.aclose()
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if cut:
+        raw = raw[:limit]
     encoding = response.headers.get("content-encoding")
     content = raw
-    if encoding:
+    if encoding and not cut:
         try:
             content = _decode(raw, encoding, limit)
         except _BodyError as exc:
-            if exc.too_large:
+            if lenient:
+                content = raw
+            elif exc.too_large:
                 raise _too_large(response, raw, "decompressed body", limit) from None
-            raise ResponseDecodeError(
-                f"{exc} (Content-Encoding: {encoding})",
-                status_code=response.status_code,
-                raw_body=truncate_body(raw),
-                response=response,
-            ) from None
+            else:
+                raise ResponseDecodeError(
+                    f"{exc} (Content-Encoding: {encoding})",
+                    status_code=response.status_code,
+                    raw_body=truncate_body(raw),
+                    response=response,
+                ) from None
     response._content = content
     return content
 
