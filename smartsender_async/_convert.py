@@ -299,37 +299,31 @@ def _specs(cls: type[Any]) -> list[_FieldSpec]:
         if not field.init or field.name == "extra":
             continue
         tp = hints[field.name]
+        # The wire key comes from the init name: a private ``_score`` is sent as "score".
+        wire = camel(field.alias or field.name)
         required = field.default is attrs.NOTHING
         default = None if required else field.default
         inner = _strip_optional(tp)
         if tp in _SCALARS:
-            spec = _FieldSpec(
-                field.name, camel(field.name), required, "scalar", _SCALARS[tp], default
-            )
+            spec = _FieldSpec(field.name, wire, required, "scalar", _SCALARS[tp], default)
         elif _is_content_union(tp):
-            spec = _FieldSpec(
-                field.name, camel(field.name), required, "content", structure_content, default
-            )
+            spec = _FieldSpec(field.name, wire, required, "content", structure_content, default)
         elif _is_record(inner):
-            spec = _FieldSpec(
-                field.name, camel(field.name), required, "record", _record_fn(inner), default
-            )
+            spec = _FieldSpec(field.name, wire, required, "record", _record_fn(inner), default)
         elif get_origin(tp) is tuple and _is_record(get_args(tp)[0]):
             spec = _FieldSpec(
                 field.name,
-                camel(field.name),
+                wire,
                 required,
                 "records",
                 _record_fn(get_args(tp)[0]),
                 default,
             )
         elif get_origin(tp) is tuple and get_args(tp)[0] == Mapping[str, Any]:
-            spec = _FieldSpec(field.name, camel(field.name), required, "maps", _map, default)
+            spec = _FieldSpec(field.name, wire, required, "maps", _map, default)
         else:
             # A type the SDK's models do not use (a user's subclass, say): cattrs decodes it.
-            spec = _FieldSpec(
-                field.name, camel(field.name), required, "scalar", _via_cattrs(tp), default
-            )
+            spec = _FieldSpec(field.name, wire, required, "scalar", _via_cattrs(tp), default)
         specs.append(spec)
     return specs
 
@@ -899,7 +893,7 @@ def unstructure_record(obj: Any) -> dict[str, Any]:
     for field in attrs.fields(obj.__class__):
         if not field.init or field.name == "extra":
             continue
-        out[camel(field.name)] = _unstructure_value(getattr(obj, field.name))
+        out[camel(field.alias or field.name)] = _unstructure_value(getattr(obj, field.name))
     extra = getattr(obj, "extra", EMPTY)
     for key, value in extra.items():
         out.setdefault(key, value)
