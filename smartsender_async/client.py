@@ -362,7 +362,9 @@ class SmartSender:
     ) -> Any:
         """Send one API call and decode its answer; every resource method ends here.
 
-        ``path`` is relative to ``base_url`` (``"/chats"``).  With ``model`` the JSON is
+        ``path`` is relative to ``base_url`` (``"/chats"``); a query written in it
+        (``"/contacts/5/fire?name=x"``) is kept and merged with ``params``, which win on a
+        clash.  With ``model`` the JSON is
         decoded into it (``Page[Chat]``, ``Chat``, ...) and gets ``.response_info``; without,
         the decoded JSON is returned as is.  ``idempotent`` (default: GET, PUT and DELETE
         are) decides whether a failure after the request may have reached the server is
@@ -372,7 +374,14 @@ class SmartSender:
         Raises:
             APIError: the server answered with an error status (typed by status).
             APIConnectionError: no response (``APITimeoutError`` for timeouts).
-            ResponseDecodeError: the body was not JSON of the expected shape.
+            ResponseDecodeError: the body was not JSON of the expected shape, or its
+                compression was corrupt (``ResponseTooLargeError``: over
+                ``max_response_bytes``).
+
+        Every exception leaves here scrubbed of the token (see :func:`errors.scrub`).
+
+        Example:
+            ``await client.request("GET", "/me")`` returns the decoded JSON of ``GET /me``.
         """
         response, info = await self._send(
             method, path, params, json_body, idempotent, operation, template
