@@ -312,7 +312,7 @@ async def test_no_token_on_read_timeout_over_sockets() -> None:
     assert_no_token(exc)
 
 
-@pytest.mark.parametrize("case", ["4xx", "5xx", "423", "dropped"])
+@pytest.mark.parametrize("case", ["4xx", "5xx", "423", "dropped", "read-timeout"])
 async def test_no_token_on_emulator_errors_over_sockets(case: str) -> None:
     emulator = Emulator(
         seed=1, chats=2, token=TOKEN, rate_limit=(1, 60.0) if case == "423" else None
@@ -321,9 +321,18 @@ async def test_no_token_on_emulator_errors_over_sockets(case: str) -> None:
         emulator.faults.error_rate = 1.0
     if case == "dropped":
         emulator.faults.drop_rate = 1.0
+    if case == "read-timeout":
+        emulator.faults.slow_rate = 1.0
+        emulator.faults.slow_seconds = 2.0
     chat_id = emulator.chat_ids()[0]
     with emulator.serve() as url:
-        async with SmartSender(TOKEN, base_url=url, rate_limit=None, retry=None) as client:
+        async with SmartSender(
+            TOKEN,
+            base_url=url,
+            rate_limit=None,
+            retry=None,
+            timeout=0.3 if case == "read-timeout" else 30.0,
+        ) as client:
             if case == "423":
                 await client.chats.get(chat_id)  # uses the quota of 1
             target = 999_999 if case == "4xx" else chat_id
@@ -333,6 +342,7 @@ async def test_no_token_on_emulator_errors_over_sockets(case: str) -> None:
         "5xx": ServerError,
         "423": RateLimitedError,
         "dropped": APIConnectionError,
+        "read-timeout": APITimeoutError,
     }[case]
     assert isinstance(exc, expected), exc
     assert_no_token(exc)
