@@ -189,9 +189,17 @@ def delivered(emulator: Emulator, contact: int, text: str) -> int:
     return count
 
 
-@pytest.mark.parametrize(("mode", "expected"), [("ledger", 1), ("plain", 2)])
+@pytest.mark.parametrize(
+    ("mode", "kill", "expected"),
+    [
+        ("ledger", signal.SIGKILL, 1),
+        ("plain", signal.SIGKILL, 2),  # the control: without the ledger, twice
+        ("ledger", signal.SIGTERM, 1),  # arq cancels the running job and re-queues it
+    ],
+    ids=["ledger-sigkill", "plain-sigkill", "ledger-sigterm"],
+)
 async def test_a_worker_killed_mid_send_delivers_once(
-    tmp_path: Path, mode: str, expected: int
+    tmp_path: Path, mode: str, kill: signal.Signals, expected: int
 ) -> None:
     pytest.importorskip("arq")
     pytest.importorskip("uvicorn")
@@ -217,11 +225,12 @@ async def test_a_worker_killed_mid_send_delivers_once(
                 await pool.enqueue_job("send_reminder", contact, TEXT, _job_id="remind-1")
                 processed = await anyio.to_thread.run_sync(app.processed.wait, EVENT_TIMEOUT_S)
                 assert processed, "the send never reached the emulator"
-                first.send_signal(signal.SIGKILL)  # mid-send: processed, unanswered
+                first.send_signal(kill)  # mid-send: processed, unanswered
                 await anyio.to_thread.run_sync(first.wait)
-                # arq re-runs a job whose worker died once its in-progress key expires
-                # (job timeout + 10 s); expire it now instead of waiting.
-                await pool.delete("arq:in-progress:remind-1")
+                if kill == signal.SIGKILL:
+                    # arq re-runs a job whose worker died once its in-progress key expires
+                    # (job timeout + 10 s); expire it now instead of waiting.
+                    await pool.delete("arq:in-progress:remind-1")
                 second = worker(env, logs[1])
                 report = await pop(pool, DONE)
         finally:
