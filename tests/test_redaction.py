@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -104,6 +105,27 @@ def test_the_helper_finds_a_token_deep_in_a_chain() -> None:
     except ValueError as outer:
         with pytest.raises(AssertionError):
             assert_no_token(outer)  # found on __context__.request, despite "from None"
+
+
+def test_scrub_walks_cycles_groups_and_every_request_attribute() -> None:
+    from smartsender_async.errors import scrub
+
+    if sys.version_info < (3, 11):  # pragma: no cover
+        pytest.skip("ExceptionGroup is 3.11+")
+    request = httpx.Request("GET", BASE, headers={"Authorization": f"Bearer {TOKEN}"})
+    response = httpx.Response(500, request=request)
+    inner = httpx.ReadError(f"read failed for Bearer {TOKEN}", request=request)
+    status = httpx.HTTPStatusError("bad", request=request, response=response)
+    group = ExceptionGroup("many", [inner, status])  # noqa: F821 - 3.11+
+    outer = RuntimeError("outer", TOKEN)
+    outer.__cause__ = group
+    inner.__context__ = outer  # a cycle
+    assert scrub(outer, (TOKEN,)) is outer
+    assert_no_token(outer)
+    for exc in (inner, status):
+        assert_no_token(exc)
+    assert inner.request.headers["authorization"] == "[redacted]"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"  # copies, not the original
 
 
 # ------------------------------------------------------------------ tokens refused
