@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -93,7 +94,10 @@ def loads(content: bytes | str) -> Any:
             return _fast_loads(content)
         except ValueError:
             pass
-    return json.loads(content)
+    try:
+        return json.loads(content)
+    except RecursionError:  # a nesting bomb such as b"[" * 50_000
+        raise ValueError("JSON nested too deeply") from None
 
 
 # --------------------------------------------------------------------------- scalars
@@ -133,6 +137,28 @@ def _opt_bool(value: Any) -> bool | None:
     if value.__class__ is str and value.lower() in ("true", "false", "0", "1"):
         return value.lower() in ("true", "1")
     raise TypeError(f"expected a boolean, got {value!r}")
+
+
+def _str(value: Any) -> str:
+    if value.__class__ is str:
+        return value
+    if value.__class__ in (int, float):
+        return str(value)
+    raise TypeError(f"expected a string, got {value!r}")
+
+
+def _bool(value: Any) -> bool:
+    result = _opt_bool(value)
+    if result is None:
+        raise TypeError("expected a boolean, got None")
+    return result
+
+
+def _float(value: Any) -> float:
+    result = _opt_float(value)
+    if result is None:
+        raise TypeError("expected a number, got None")
+    return result
 
 
 def _opt_float(value: Any) -> float | None:
@@ -235,6 +261,9 @@ class _FieldSpec:
 
 _SCALARS: dict[Any, Callable[[Any], Any]] = {
     int: to_int,
+    str: _str,
+    bool: _bool,
+    float: _float,
     int | None: _opt_int,
     str | None: _opt_str,
     bool | None: _opt_bool,
@@ -270,53 +299,78 @@ def _specs(cls: type[Any]) -> list[_FieldSpec]:
         if not field.init or field.name == "extra":
             continue
         tp = hints[field.name]
+        # The wire key comes from the init name: a private ``_score`` is sent as "score".
+        wire = camel(field.alias or field.name)
         required = field.default is attrs.NOTHING
         default = None if required else field.default
         inner = _strip_optional(tp)
         if tp in _SCALARS:
-            spec = _FieldSpec(
-                field.name, camel(field.name), required, "scalar", _SCALARS[tp], default
-            )
+            spec = _FieldSpec(field.name, wire, required, "scalar", _SCALARS[tp], default)
         elif _is_content_union(tp):
-            spec = _FieldSpec(
-                field.name, camel(field.name), required, "content", structure_content, default
-            )
+            spec = _FieldSpec(field.name, wire, required, "content", structure_content, default)
         elif _is_record(inner):
-            spec = _FieldSpec(
-                field.name, camel(field.name), required, "record", _record_fn(inner), default
-            )
+            spec = _FieldSpec(field.name, wire, required, "record", _record_fn(inner), default)
         elif get_origin(tp) is tuple and _is_record(get_args(tp)[0]):
             spec = _FieldSpec(
                 field.name,
-                camel(field.name),
+                wire,
                 required,
                 "records",
                 _record_fn(get_args(tp)[0]),
                 default,
             )
         elif get_origin(tp) is tuple and get_args(tp)[0] == Mapping[str, Any]:
-            spec = _FieldSpec(field.name, camel(field.name), required, "maps", _map, default)
-        else:  # pragma: no cover - a model declared a type this module does not know
-            raise TypeError(f"{cls.__name__}.{field.name}: no decoder for {tp!r}")
+            spec = _FieldSpec(field.name, wire, required, "maps", _map, default)
+        else:
+            # A type the SDK's models do not use (a user's subclass, say): cattrs decodes it.
+            spec = _FieldSpec(field.name, wire, required, "scalar", _via_cattrs(tp), default)
         specs.append(spec)
     return specs
 
 
+def _via_cattrs(tp: Any) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return converter.structure(value, tp)
+
+    return convert
+
+
 # --------------------------------------------------------------------------- codegen
 
+#: Hooks are generated on first use, once, under this lock: threads that decode their
+#: first page at the same moment wait for one thread to build the hooks (issue 13: 8
+#: threads racing on cold hooks saw half-built ones).  Built hooks are read without it.
+_BUILD_LOCK = threading.RLock()
 _RECORD_FNS: dict[type[Any], Callable[[Any], Any]] = {}
 _RECORD_SPECS: dict[type[Any], list[_FieldSpec]] = {}
+# Hooks being generated (by the thread holding _BUILD_LOCK), for self-referencing models.
+_BUILDING: dict[type[Any], Callable[[Any], Any]] = {}
 
 
 def _record_fn(cls: type[Any]) -> Callable[[Any], Any]:
     fn = _RECORD_FNS.get(cls)
-    if fn is None:
-        # Register a trampoline first so self-referencing models terminate.
-        def trampoline(value: Any) -> Any:
-            return _RECORD_FNS[cls](value)
+    if fn is not None:
+        return fn
+    with _BUILD_LOCK:
+        fn = _RECORD_FNS.get(cls) or _BUILDING.get(cls)
+        if fn is not None:
+            return fn
 
-        _RECORD_FNS[cls] = trampoline
-        _RECORD_FNS[cls] = fn = _generate_record_fn(cls)
+        # A trampoline stands in while the hook is built, so self-referencing models
+        # terminate; it is never published, and waits for the build if called early.
+        def trampoline(value: Any) -> Any:
+            hook = _RECORD_FNS.get(cls)
+            if hook is None:
+                with _BUILD_LOCK:
+                    hook = _RECORD_FNS[cls]
+            return hook(value)
+
+        _BUILDING[cls] = trampoline
+        try:
+            fn = _generate_record_fn(cls)
+        finally:
+            del _BUILDING[cls]
+        _RECORD_FNS[cls] = fn
     return fn
 
 
@@ -337,8 +391,18 @@ def _twin(cls: type[Any]) -> type[Any] | None:
     """
     if cls in _TWINS:
         return _TWINS[cls]
+    with _BUILD_LOCK:
+        if cls not in _TWINS:
+            _TWINS[cls] = _make_twin(cls)
+    return _TWINS[cls]
+
+
+def _make_twin(cls: type[Any]) -> type[Any] | None:
     twin: type[Any] | None = None
-    if getattr(cls, "__slots__", None) and not hasattr(cls, "__attrs_post_init__"):
+    # Only the SDK's own models: a user's subclass may do anything in __init__ (or in an
+    # attrs hook this check does not know), so it is built through its __init__.
+    own = cls.__module__.startswith("smartsender_async.") and "__slots__" in cls.__dict__
+    if own and not hasattr(cls, "__attrs_post_init__") and not hasattr(cls, "__attrs_pre_init__"):
         plain = all(
             field.validator is None
             and field.converter is None
@@ -357,7 +421,6 @@ def _twin(cls: type[Any]) -> type[Any] | None:
                 "__qualname__": f"_Building{cls.__name__}",
             }
             twin = type(f"_Building{cls.__name__}", (cls,), namespace)
-    _TWINS[cls] = twin
     return twin
 
 
@@ -506,7 +569,13 @@ def _record_block(
         lines += _field_lines(spec, f"{prefix}{i}", src, ns, stack)
     extra = f"_EMPTY if _known{prefix}({src}) else _extra({src}, _known{prefix})"
     if twin is None:
-        args = ", ".join([f"v{prefix}{i}" for i in range(len(specs))] + [extra])
+        # Through __init__, by keyword: a subclass's fields may come in any order (its
+        # own after the inherited ``extra``, keyword-only ones, private ones by alias).
+        aliases = {f.name: f.alias or f.name for f in attrs.fields(cls)}
+        args = ", ".join(
+            [f"{aliases[spec.attr]}=v{prefix}{i}" for i, spec in enumerate(specs)]
+            + [f"{aliases['extra']}={extra}"]
+        )
         return [*lines, f"{dst} = _cls{prefix}({args})"]
     ns[f"_twin{prefix}"] = twin
     lines.append(f"{obj} = _new(_twin{prefix})")
@@ -737,6 +806,14 @@ def _page_fn(item_type: Any) -> Callable[[Any], Any]:
     fn = _PAGE_FNS.get(item_type)
     if fn is not None:
         return fn
+    with _BUILD_LOCK:
+        fn = _PAGE_FNS.get(item_type)
+        if fn is None:
+            fn = _PAGE_FNS[item_type] = _make_page_fn(item_type)
+    return fn
+
+
+def _make_page_fn(item_type: Any) -> Callable[[Any], Any]:
     item_fn = (
         _record_fn(item_type)
         if _is_record(item_type)
@@ -770,7 +847,6 @@ def _page_fn(item_type: Any) -> Callable[[Any], Any]:
         page.__class__ = Page
         return page  # type: ignore[no-any-return]
 
-    _PAGE_FNS[item_type] = structure_page
     return structure_page
 
 
@@ -817,7 +893,7 @@ def unstructure_record(obj: Any) -> dict[str, Any]:
     for field in attrs.fields(obj.__class__):
         if not field.init or field.name == "extra":
             continue
-        out[camel(field.name)] = _unstructure_value(getattr(obj, field.name))
+        out[camel(field.alias or field.name)] = _unstructure_value(getattr(obj, field.name))
     extra = getattr(obj, "extra", EMPTY)
     for key, value in extra.items():
         out.setdefault(key, value)
@@ -907,9 +983,16 @@ def structure(data: Any, tp: type[T] | Any) -> T:
         if hook is not None:
             return hook(data)  # type: ignore[no-any-return]
         return converter.structure(data, tp)  # type: ignore[no-any-return]
+    except RecursionError:
+        raise DecodeError("", "nested too deeply to decode") from None
     except Exception as exc:
         # The fast hooks do not say where they failed; walk the data again slowly to find out.
-        path, problem = _locate(data, tp, "")
+        try:
+            path, problem = _locate(data, tp, "")
+        except RecursionError:
+            path, problem = "", "nested too deeply to decode"
+        except Exception as inner:  # the model itself cannot be decoded into
+            path, problem = "", f"{type(inner).__name__}: {inner}"
         if not problem:
             problem = f"{type(exc).__name__}: {exc}"
         raise DecodeError(path, problem) from None

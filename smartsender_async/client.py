@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import unicodedata
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, overload
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from smartsender_async.errors import (
     ResponseDecodeError,
     SmartSenderError,
     from_response,
+    scrub,
     truncate_body,
 )
 from smartsender_async.models.common import ResponseInfo
@@ -63,7 +65,7 @@ class _Instrumentation(Protocol):
     async def send(
         self,
         client: SmartSender,
-        request: httpx.Request,
+        send_attempt: Callable[[], Awaitable[httpx.Response]],
         method: str,
         path: str,
         params: Mapping[str, Any] | None,
@@ -88,6 +90,37 @@ class EventLoopMismatchError(SmartSenderError, RuntimeError):
 
 class UnclosedClientWarning(ResourceWarning):
     """A :class:`SmartSender` was garbage-collected without ``aclose()``."""
+
+
+def _check_token(token: str) -> None:
+    """Refuse a token that cannot be a header value, without repeating it.
+
+    A trailing newline (``open(".token").read()``) or any other whitespace or control
+    character would make the HTTP layer fail with an error quoting the header, token
+    and all; non-ASCII cannot be sent at all.
+    """
+    for index, char in enumerate(token):
+        if not ("!" <= char <= "~"):
+            what = (
+                "whitespace"
+                if char.isspace()
+                else "a control character"
+                if unicodedata.category(char).startswith("C")
+                else "a non-ASCII character"
+            )
+            where = "at its end" if index == len(token) - 1 else f"at position {index}"
+            raise ConfigurationError(
+                f"the API token contains {what} ({char.encode('unicode_escape').decode()!r} "
+                f"{where}); strip it (for example token.strip() after reading a file)"
+            )
+
+
+def _in_loop(loop: object) -> bool:
+    """Whether the running event loop is ``loop`` (False outside any loop)."""
+    try:
+        return _current_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _current_loop() -> object:
@@ -139,10 +172,17 @@ class SmartSender:
             one limiter.
         observer: called with a :class:`RequestEvent` for every attempt, response, retry and
             rate-limit wait (for metrics); exceptions it raises are logged and ignored.
+        max_response_bytes: the largest body read, before and after decompression (32 MiB
+            by default); a larger one raises :class:`ResponseTooLargeError`.
 
     A client belongs to the event loop it is first used in; using it from another loop
-    raises :class:`EventLoopMismatchError`.  A client garbage-collected without being
-    closed emits :class:`UnclosedClientWarning`.
+    raises :class:`EventLoopMismatchError` (``aclose()`` from another loop still closes its
+    connections).  A client garbage-collected without being closed emits
+    :class:`UnclosedClientWarning`.
+
+    Raises:
+        ConfigurationError: no token, or a token with whitespace or control characters
+            (a trailing newline from a file, say); the message never repeats the token.
     """
 
     _closed = True  # until __init__ completes, so __del__ of a half-built client is quiet
@@ -158,6 +198,7 @@ class SmartSender:
         retry: RetryPolicy | None = _DEFAULT,
         rate_limit: RateLimit | RateLimiter | None = _DEFAULT,
         observer: Callable[[RequestEvent], None] | None = None,
+        max_response_bytes: int = _http.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
@@ -168,6 +209,15 @@ class SmartSender:
             )
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("token must be a non-empty string")
+        _check_token(token)
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ConfigurationError(
+                f"max_response_bytes must be a positive int, got {max_response_bytes!r}"
+            )
         if base_url is None or base_url == DEFAULT_BASE_URL:
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -182,6 +232,9 @@ class SmartSender:
             rate_limit = RateLimit()
 
         self._base_url = base_url.rstrip("/")
+        self._max_response_bytes = max_response_bytes
+        # Kept only to cut it out of exception text (see errors.scrub); never shown.
+        self._secrets = (token,)
         self._retry: RetryPolicy | None = retry
         self._limiter: RateLimiter | None = make_limiter(rate_limit)
         self._owns_limiter = not isinstance(rate_limit, RateLimiter)
@@ -190,6 +243,7 @@ class SmartSender:
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
+            "Accept-Encoding": _http.ACCEPT_ENCODING,
             "User-Agent": f"smartsender-async/{__version__}",
         }
         if http_client is None:
@@ -242,12 +296,22 @@ class SmartSender:
         return self._retry
 
     async def aclose(self) -> None:
-        """Close the HTTP client this object created (never one you passed in)."""
+        """Close the HTTP client this object created (never one you passed in).
+
+        Safe from any event loop: called from a loop other than the one the client ran
+        on (``asyncio.run(use(client))`` then ``asyncio.run(client.aclose())``), it closes
+        the connections in their own loop when that loop still runs in another thread,
+        and otherwise closes their sockets directly.  It never leaves them open.
+        """
         if self._closed:
             return
         self._closed = True
+        other_loop = self._loop is not None and not _in_loop(self._loop)
         if self._owns_http:
-            await self._http.aclose()
+            if other_loop:
+                await _http.aclose_elsewhere(self._http, self._loop)
+            else:
+                await self._http.aclose()
         if self._owns_limiter and self._limiter is not None:
             await self._limiter.aclose()
 
@@ -317,7 +381,9 @@ class SmartSender:
     ) -> Any:
         """Send one API call and decode its answer; every resource method ends here.
 
-        ``path`` is relative to ``base_url`` (``"/chats"``).  With ``model`` the JSON is
+        ``path`` is relative to ``base_url`` (``"/chats"``); a query written in it
+        (``"/contacts/5/fire?name=x"``) is kept and merged with ``params``, which win on a
+        clash.  With ``model`` the JSON is
         decoded into it (``Page[Chat]``, ``Chat``, ...) and gets ``.response_info``; without,
         the decoded JSON is returned as is.  ``idempotent`` (default: GET, PUT and DELETE
         are) decides whether a failure after the request may have reached the server is
@@ -327,7 +393,14 @@ class SmartSender:
         Raises:
             APIError: the server answered with an error status (typed by status).
             APIConnectionError: no response (``APITimeoutError`` for timeouts).
-            ResponseDecodeError: the body was not JSON of the expected shape.
+            ResponseDecodeError: the body was not JSON of the expected shape, or its
+                compression was corrupt (``ResponseTooLargeError``: over
+                ``max_response_bytes``).
+
+        Every exception leaves here scrubbed of the token (see :func:`errors.scrub`).
+
+        Example:
+            ``await client.request("GET", "/me")`` returns the decoded JSON of ``GET /me``.
         """
         response, info = await self._send(
             method, path, params, json_body, idempotent, operation, template
@@ -392,32 +465,62 @@ class SmartSender:
                 )
             self._loop = loop
         http = self._http
-        request = http.build_request(
-            method, self._url(path, params), json=json_body, headers=self._request_headers
-        )
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
-        instrumentation = self._instrumentation
-        if instrumentation is None:
-            result = await send_with_retry(
-                lambda: http.send(request),
-                method=method,
-                path=path,
-                idempotent=idempotent,
-                policy=self._retry,
-                limiter=self._limiter,
-                key=self._limiter_key,
-                observer=self._observer,
+        limit = self._max_response_bytes
+        attempts = 0
+
+        async def send_once() -> httpx.Response:
+            # Streamed, so the body is read within max_response_bytes and decoded here
+            # (typed errors), not by httpx (DecodingError, no size limit).
+            nonlocal attempts
+            attempts += 1
+            try:
+                response = await http.send(request, stream=True)
+            except httpx.DecodingError as exc:  # a transport that decoded for itself (respx)
+                raise ResponseDecodeError(
+                    f"{method} {path}: the response body could not be decoded ({exc})",
+                    status_code=0,
+                    raw_body="",
+                ) from exc
+            await _http.read_body(response, limit)
+            return response
+
+        try:
+            request = http.build_request(
+                method, self._url(path, params), json=json_body, headers=self._request_headers
             )
-        else:
-            result = await instrumentation.send(
-                self, request, method, path, params, idempotent, operation, template
-            )
-        response = result.response
-        if response.status_code >= 400:
-            error = from_response(response)
-            error.retries_taken = result.retries_taken
-            raise error
+            instrumentation = self._instrumentation
+            if instrumentation is None:
+                result = await send_with_retry(
+                    send_once,
+                    method=method,
+                    path=path,
+                    idempotent=idempotent,
+                    policy=self._retry,
+                    limiter=self._limiter,
+                    key=self._limiter_key,
+                    observer=self._observer,
+                )
+            else:
+                result = await instrumentation.send(
+                    self, send_once, method, path, params, idempotent, operation, template
+                )
+            response = result.response
+            if response.status_code >= 400:
+                error = from_response(response)
+                error.retries_taken = result.retries_taken
+                raise error
+        except SmartSenderError as exc:
+            if attempts > 1 and not exc.retries_taken:
+                exc.retries_taken = attempts - 1
+            scrub(exc, self._secrets)
+            raise
+        except Exception as exc:
+            # Nothing the SDK chains may carry the token (an exception from a custom
+            # transport or event hook, say): scrub it, then let it through as it is.
+            scrub(exc, self._secrets)
+            raise
         info = ResponseInfo(result.retries_taken, result.rate_limit_wait, response.status_code)
         return response, info
 
@@ -436,8 +539,12 @@ class SmartSender:
                 self._urls[path] = url
         if not params:
             return url
-        if all(value.__class__ is str or value.__class__ is int for value in params.values()):
+        if not url.query and all(
+            value.__class__ is str or value.__class__ is int for value in params.values()
+        ):
             return url.copy_with(query=urlencode(params).encode("ascii"))
+        # httpx merges a query written in the path ("/contacts/5/fire?name=x") with
+        # params; on a clash, params win.
         return url.copy_merge_params(params)
 
     @staticmethod

@@ -1,8 +1,13 @@
 """The exception hierarchy and :func:`from_response`, the one place HTTP errors are typed.
 
 Every exception the SDK raises derives from :class:`SmartSenderError`.  None of them ever
-holds the API token: the request attached to an :class:`APIError` has its
-``Authorization`` header removed (see :func:`_redacted_request`).
+holds the API token: the request attached to an :class:`APIError` (``.response.request``)
+has its ``Authorization`` header replaced by ``[redacted]``, and the client passes every
+exception on its way out through :func:`scrub`, which does the same to each exception
+chained under it (``__cause__``, ``__context__``) and removes the token from their text.
+
+Every exception survives :mod:`pickle` (multiprocessing, arq, Celery and dask pickle them):
+type, message, ``status_code``, ``code``, ``retry_after`` and the body are kept.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "SmartSenderError",
     "UnprocessableEntityError",
     "from_response",
     "parse_retry_after",
+    "scrub",
 ]
 
 #: How much of a raw body an exception keeps: enough to diagnose, never megabytes.
@@ -46,22 +53,50 @@ _TRY_AGAIN = re.compile(r"try\s+again\s+in\s+(\d+(?:\.\d+)?)\s*sec", re.IGNORECA
 class SmartSenderError(Exception):
     """Base class of every exception raised by smartsender-async.
 
-    ``retries_taken`` tells how many times the request was retried before this error
-    was raised (0 when it was the first attempt, or when no request was sent).
+    Attributes:
+        message: what went wrong, in words.
+        retries_taken: how many times the request was retried before this error was
+            raised (0 when it was the first attempt, or when no request was sent).
+        status_code: the HTTP status, on errors that come with a response; else ``None``.
+        code: ``error.code`` from the server's error body when it has one, else the HTTP
+            status (``None`` without a response).
+        retry_after: seconds the server (or the lock gate) asks to wait; ``None`` when
+            nobody said.
+
+    Every subclass pickles and unpickles to an equal exception of the same type.
     """
 
     retries_taken: int = 0
+    status_code: int | None = None
+    code: int | None = None
+    retry_after: float | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # BaseException pickles as cls(*args), which keyword-only constructors refuse:
+        # rebuild without calling __init__, then restore every attribute.
+        return (_rebuild, (type(self), self.args), dict(self.__dict__))
+
+
+def _rebuild(cls: type[SmartSenderError], args: tuple[Any, ...]) -> SmartSenderError:
+    """Unpickle a :class:`SmartSenderError` (see ``__reduce__``)."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    return exc
+
 
 class APIError(SmartSenderError):
     """The server answered with an error status (>= 400).
 
+    ``str()`` gives the status, the server's ``error.message`` and, when present, its
+    per-field ``description``: ``HTTP 422: Maximum available limitation reached``.
+
     Attributes:
-        status_code: the HTTP status.
+        status_code: the HTTP status (also as ``status``).
+        code: ``error.code`` from the body when it is an integer, else the HTTP status.
         message: ``error.message`` from the body, or a short description of the status.
         description: the per-field validation map (``error.description``) when present.
         body: the decoded JSON body, or ``None`` when it was not JSON.
@@ -69,7 +104,8 @@ class APIError(SmartSenderError):
         response: the :class:`httpx.Response`; its request carries no credentials.
     """
 
-    #: The status this class stands for; ``None`` on classes that cover a range.
+    #: The status this class stands for (``None`` on classes that cover a range); on an
+    #: instance, the status it was raised for.
     status: int | None = None
 
     def __init__(
@@ -81,16 +117,35 @@ class APIError(SmartSenderError):
         body: Any = None,
         raw_body: str = "",
         description: Mapping[str, Any] | None = None,
+        code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.response = response
+        self.status = status_code
+        self.code = status_code if code is None else code
+        self.response = redact_response(response) if response is not None else None
         self.body = body
         self.raw_body = raw_body
         self.description = description
 
     def __str__(self) -> str:
-        return f"HTTP {self.status_code}: {self.message}"
+        text = f"HTTP {self.status_code}: {self.message}"
+        if self.code is not None and self.code != self.status_code:
+            text += f" (error code {self.code})"
+        if self.description:
+            text += f" [{_describe(self.description)}]"
+        return text
+
+
+def _describe(description: Mapping[str, Any]) -> str:
+    """``{"field": ["msg", ...]}`` as ``field: msg; other: msg``, cut to 300 characters."""
+    parts = []
+    for key, value in description.items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{key}: {value}")
+    text = "; ".join(parts)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class BadRequestError(APIError):
@@ -106,9 +161,19 @@ class AuthenticationError(APIError):
 
 
 class PermissionDeniedError(APIError):
-    """HTTP 403: the token is not allowed to do this (or, on some endpoints, is wrong)."""
+    """HTTP 403: the token is not allowed to do this, or is wrong.
+
+    Clients of this API read 403 as "the project token is wrong", so the message says the
+    token may be wrong (or belong to another project).
+    """
 
     status = 403
+
+    def __str__(self) -> str:
+        return (
+            super().__str__() + " (the API token may be wrong or belong to another project; "
+            "check SMARTSENDER_TOKEN against the project's Integrations tab)"
+        )
 
 
 class NotFoundError(APIError):
@@ -136,7 +201,7 @@ class RateLimitedError(APIError):
 
     def __str__(self) -> str:
         hint = f" (retry after {self.retry_after:g} s)" if self.retry_after is not None else ""
-        return f"HTTP {self.status_code}: {self.message}{hint}"
+        return super().__str__() + hint
 
 
 class ServerError(APIError):
@@ -154,7 +219,10 @@ class APITimeoutError(APIConnectionError):
 class ResponseDecodeError(SmartSenderError):
     """The body was not JSON, or not of the shape the endpoint documents.
 
-    Carries ``status_code`` and ``raw_body`` (truncated) so the surprise can be diagnosed.
+    Carries ``status_code`` and ``raw_body`` (truncated) so the surprise can be diagnosed
+    (``status_code`` is 0 when a custom transport failed to decode the body itself, before
+    any status reached the SDK).  Corrupt compression (gzip, deflate, brotli), invalid
+    UTF-8, a nesting bomb and an oversized number all end here.
     """
 
     def __init__(
@@ -167,6 +235,7 @@ class ResponseDecodeError(SmartSenderError):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.code = status_code
         self.raw_body = raw_body
         #: The response (its request carries no credentials), when there was one.
         self.response = redact_response(response) if response is not None else None
@@ -174,6 +243,12 @@ class ResponseDecodeError(SmartSenderError):
     def __str__(self) -> str:
         snippet = self.raw_body[:200]
         return f"{self.message} (HTTP {self.status_code}, body: {snippet!r})"
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """The body was larger than the client's ``max_response_bytes`` (32 MiB by default),
+    before or after decompression; it was not read further.  ``raw_body`` holds its start.
+    """
 
 
 _BY_STATUS: dict[int, type[APIError]] = {
@@ -235,11 +310,19 @@ def _sane(value: float) -> float | None:
     return value
 
 
+#: What a credential is replaced with.
+REDACTED = "[redacted]"
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
+
+
 def _redacted_request(request: httpx.Request) -> httpx.Request:
     """A copy of ``request`` without credentials, safe to keep on an exception."""
+    if not any(name in request.headers for name in _CREDENTIAL_HEADERS):
+        return request
     headers = httpx.Headers(request.headers)
-    if "authorization" in headers:
-        headers["authorization"] = "[redacted]"
+    for name in _CREDENTIAL_HEADERS:
+        if name in headers:
+            headers[name] = REDACTED
     return httpx.Request(request.method, request.url, headers=headers)
 
 
@@ -251,6 +334,51 @@ def redact_response(response: httpx.Response) -> httpx.Response:
         return response
     response.request = _redacted_request(request)
     return response
+
+
+def _scrub_text(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+    return value
+
+
+def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
+    """Make ``exc`` and every exception chained under it safe to log, in place.
+
+    Walks ``__cause__``, ``__context__`` and exception groups.  On each exception, every
+    attribute holding an :class:`httpx.Request` (httpx keeps one on ``.request``) is
+    replaced by a copy whose ``Authorization`` header reads ``[redacted]``, every
+    :class:`httpx.Response` is pointed at such a copy, and each of ``secrets`` (the token)
+    is cut out of its message.  Returns ``exc``.
+    """
+    secrets = tuple(s for s in secrets if s)
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for name, value in list(getattr(current, "__dict__", {}).items()):
+            if isinstance(value, httpx.Request):
+                setattr(current, name, _redacted_request(value))
+            elif isinstance(value, httpx.Response):
+                redact_response(value)
+            elif secrets and isinstance(value, str):
+                cleaned = _scrub_text(value, secrets)
+                if cleaned is not value:
+                    setattr(current, name, cleaned)
+        if secrets and any(isinstance(arg, str) for arg in current.args):
+            current.args = tuple(_scrub_text(arg, secrets) for arg in current.args)
+        group = getattr(current, "exceptions", ())
+        if isinstance(group, tuple):
+            stack.extend(e for e in group if isinstance(e, BaseException))
+        for chained in (current.__cause__, current.__context__):
+            if chained is not None:
+                stack.append(chained)
+    return exc
 
 
 def from_response(response: httpx.Response, *, status: int | None = None) -> APIError:
@@ -271,13 +399,16 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
     body: Any = None
     message: str | None = None
     description: Mapping[str, Any] | None = None
+    code: int | None = None
     try:
         body = json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or a nesting bomb
         body = None
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
+            if type(err.get("code")) is int:
+                code = err["code"]
             msg = err.get("message")
             if isinstance(msg, str):
                 message = msg
@@ -296,6 +427,7 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
         "body": body,
         "raw_body": raw_body,
         "description": description,
+        "code": code,
     }
     if status in (423, 429):
         retry_after = parse_retry_after(response.headers, message + " " + raw_body)

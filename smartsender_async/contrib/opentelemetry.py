@@ -72,7 +72,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -264,7 +264,7 @@ class _Instrumented:
     async def send(
         self,
         client: SmartSender,
-        request: httpx.Request,
+        send_attempt: Callable[[], Awaitable[httpx.Response]],
         method: str,
         path: str,
         params: Mapping[str, Any] | None,
@@ -284,7 +284,7 @@ class _Instrumented:
             "server.address": self.host,
             "server.port": self.port,
         }
-        call = _Call(self, client, request, method, template, operation or "request", common)
+        call = _Call(self, send_attempt, method, template, operation or "request", common)
         attributes = common.copy()
         attributes["smartsender.operation"] = call.operation
         if params:
@@ -335,7 +335,6 @@ class _Call:
         "attempts",
         "common",
         "ended",
-        "http",
         "instrumented",
         "last_error_type",
         "lock_wait",
@@ -343,24 +342,22 @@ class _Call:
         "pending_lock",
         "pending_slot",
         "rate_wait",
-        "request",
         "retries",
+        "send_attempt",
         "span",
     )
 
     def __init__(
         self,
         instrumented: _Instrumented,
-        client: SmartSender,
-        request: httpx.Request,
+        send_attempt: Callable[[], Awaitable[httpx.Response]],
         method: str,
         template: str,
         operation: str,
         common: dict[str, Any],
     ) -> None:
         self.instrumented = instrumented
-        self.http = client._http
-        self.request = request
+        self.send_attempt = send_attempt  # the client's own attempt: sends and reads the body
         self.attempt_name = f"{method} {template}"
         self.common = common  # the HTTP attributes every attempt span has
         self.operation = operation
@@ -418,7 +415,7 @@ class _Call:
         )
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            response = await self.http.send(self.request)
+            response = await self.send_attempt()
         except BaseException as exc:
             if _cancelled(exc):
                 span.set_attribute("smartsender.cancelled", True)

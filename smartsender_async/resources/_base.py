@@ -36,10 +36,16 @@ class Resource:
 
 
 def check_id(name: str, value: Any) -> int:
-    """A positive integer id; numeric strings are accepted."""
+    """A positive integer id: an ``int`` or a string of ASCII digits (``"48213"``).
+
+    Bools, floats, signs, spaces and other scripts' digits (``"١٢"``, which
+    ``str.isdigit`` and ``int()`` both accept) are refused.
+    """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise TypeError(f"{name} must be an int or a string of ASCII digits, got {value!r}")
         value = int(value)
     if not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}")
@@ -88,6 +94,6 @@ def page_params(page: Any, limitation: Any, *, activities: bool = False) -> dict
         "page": check_int("page", page, 1),
         "limitation": check_int("limitation", limitation, 1, MAX_LIMITATION),
     }
-    if activities:
+    if check_bool("activities", activities):
         params["activities"] = 1
     return params

@@ -13,6 +13,7 @@ from smartsender_async.pagination import FanOutStream, PageStream
 from smartsender_async.resources._base import (
     MAX_LIMITATION,
     Resource,
+    check_bool,
     check_choice,
     check_id,
     check_text,
@@ -192,6 +193,7 @@ class ChatsResource(Resource):
         as UTC) and fetches no page after that one.
         """
         chat_id = check_id("chat_id", chat_id)
+        activities = check_bool("activities", activities)
 
         async def fetch(page: int, limitation: int) -> Page[Message]:
             return await self.messages(chat_id, page, limitation, activities=activities)
@@ -213,6 +215,7 @@ class ChatsResource(Resource):
         newest first, each once; ``since`` applies per chat.
         """
         check_stream_args(concurrency, None)
+        activities = check_bool("activities", activities)
         stop = since_stop(since)
         parents: Iterable[Chat] | AsyncIterable[Chat]
         if chats is None:

@@ -22,7 +22,13 @@ from smartsender_async.outgoing import (
     Voice,
 )
 from smartsender_async.pagination import PageStream
-from smartsender_async.resources._base import Resource, check_id, check_text, page_params
+from smartsender_async.resources._base import (
+    Resource,
+    check_bool,
+    check_id,
+    check_text,
+    page_params,
+)
 from smartsender_async.resources._streams import message_stream
 
 __all__ = ["ContactsResource"]
@@ -80,6 +86,7 @@ class ContactsResource(Resource):
     ) -> PageStream[Message]:
         """Every message of the contact, newest first, each once (see ``chats.stream_messages``)."""
         contact_id = check_id("contact_id", contact_id)
+        activities = check_bool("activities", activities)
 
         async def fetch(page: int, limitation: int) -> Page[Message]:
             return await self.messages(contact_id, page, limitation, activities=activities)

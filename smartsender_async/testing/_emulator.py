@@ -410,20 +410,29 @@ class Emulator:
         return httpx.AsyncClient(transport=self.transport(), headers=headers, **kwargs)
 
     def client(self, **kwargs: Any) -> SmartSender:
-        """A :class:`~smartsender_async.SmartSender` connected to this emulator in-process.
+        """A :class:`~smartsender_async.SmartSender` connected to this emulator.
 
-        ``kwargs`` go to ``SmartSender``.  ``token`` defaults to :attr:`token`.  When the
-        emulator has no quota (``rate_limit=None``), ``rate_limit`` defaults to ``None``
-        too: the SDK's client-side limiter paces real time (3 requests/s), which would
-        only slow a test down with nothing to protect.
+        In-process by default; pass ``base_url=`` (the URL :meth:`serve` yields) to go over
+        loopback sockets instead.  ``kwargs`` go to ``SmartSender``; ``token`` defaults to
+        :attr:`token`.
+
+        ``rate_limit`` defaults to this emulator's own quota: ``rate_limit=(30, 2.0)``
+        paces the client at 30 requests per 2 s (``RateLimit(30, 2.0)``), and an emulator
+        with no quota (``rate_limit=None``) gives a client with no client-side limiter,
+        so a test is never slowed to the real API's 180 per minute for nothing.
         """
         from smartsender_async.client import SmartSender
+        from smartsender_async.ratelimit import RateLimit
 
-        if self.quota is None:
-            kwargs.setdefault("rate_limit", None)
+        if "rate_limit" not in kwargs:
+            quota = self.quota
+            kwargs["rate_limit"] = (
+                None if quota is None else RateLimit(int(quota.limit), float(quota.period))
+            )
         kwargs.setdefault("token", self.token)
-        kwargs.setdefault("base_url", self.base_url)
-        kwargs.setdefault("transport", self.transport())
+        base_url = kwargs.setdefault("base_url", self.base_url)
+        if base_url == self.base_url and "http_client" not in kwargs:
+            kwargs.setdefault("transport", self.transport())
         return SmartSender(**kwargs)
 
     @contextlib.contextmanager
