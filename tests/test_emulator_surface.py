@@ -105,8 +105,12 @@ async def test_tags_attach_detach_show_in_both_reads(
 ) -> None:
     tag = await ok(await http.post("/tags", json={"name": "hot lead", "color": "ff0000"}))
     assert (tag["name"], tag["color"]) == ("hot lead", "FF0000")
-    empty = {"content": b"[]", "headers": {"content-type": "application/json"}}
-    assert await ok(await http.post(f"/contacts/{cid}/tags/{tag['id']}", **empty)) == ACK
+    empty = await http.post(
+        f"/contacts/{cid}/tags/{tag['id']}",
+        content=b"[]",
+        headers={"content-type": "application/json"},
+    )
+    assert await ok(empty) == ACK
     listed = await ok(await http.get(f"/contacts/{cid}/tags"))
     assert {"id": tag["id"], "name": "hot lead"} in listed["collection"]
     assert {"id": tag["id"], "name": "hot lead"} in emulator.contact(cid)["tags"]
@@ -446,4 +450,4 @@ def test_options_are_checked() -> None:
         {"transient_timestamp": "minutes"},
     ):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
-            Emulator(chats=1, **kwargs)  # type: ignore[arg-type]
+            Emulator(chats=1, **kwargs)
