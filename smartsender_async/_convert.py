@@ -285,6 +285,14 @@ def _specs(cls: type[Any]) -> list[_FieldSpec]:
             spec = _FieldSpec(
                 field.name, camel(field.name), required, "record", _record_fn(inner), default
             )
+        elif (
+            get_origin(tp) is tuple
+            and _is_record(get_args(tp)[0])
+            and field.metadata.get("one_or_many")
+        ):
+            # The wire holds one object or a list of them (an invoice's ``essence``).
+            convert = _one_or_many(_record_fn(get_args(tp)[0]))
+            spec = _FieldSpec(field.name, camel(field.name), required, "scalar", convert, default)
         elif get_origin(tp) is tuple and _is_record(get_args(tp)[0]):
             spec = _FieldSpec(
                 field.name,
@@ -300,6 +308,19 @@ def _specs(cls: type[Any]) -> list[_FieldSpec]:
             raise TypeError(f"{cls.__name__}.{field.name}: no decoder for {tp!r}")
         specs.append(spec)
     return specs
+
+
+def _one_or_many(item: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A tuple from one object or a list of objects; ``[]`` and ``{}`` give ``()``."""
+
+    def convert(value: Any) -> tuple[Any, ...]:
+        if value.__class__ is dict:
+            return (item(value),) if value else ()
+        if value.__class__ is list:
+            return tuple([item(x) for x in value])
+        raise TypeError(f"expected an object or a list, got {value!r:.80}")
+
+    return convert
 
 
 # --------------------------------------------------------------------------- codegen
@@ -835,8 +856,8 @@ def unstructure_content(content: Content) -> dict[str, Any]:
     if isinstance(content, TransientContent):
         if content.original is not None:
             params["original"] = unstructure_content(content.original)
-        if content.timestamp is not None:
-            params["context"] = {"timestamp": content.timestamp}
+        if content.timestamp is not None and not content.raw:
+            params["context"] = {"timestamp": format_timestamp(content.timestamp)}
     elif isinstance(content, MediaGroupContent):
         if not content.raw:
             params["media"] = [{"resource": {"parameters": {"url": u}}} for u in content.urls]

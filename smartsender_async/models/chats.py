@@ -11,7 +11,7 @@ import attrs
 
 from smartsender_async.models.common import EMPTY, ResponseInfo
 
-__all__ = ["Channel", "Chat", "ChatContact", "Gate"]
+__all__ = ["Channel", "ChannelDetails", "Chat", "ChatContact", "Gate"]
 
 
 @attrs.frozen
@@ -25,17 +25,40 @@ class Channel:
 
 
 @attrs.frozen
+class ChannelDetails(Channel):
+    """A project channel as ``client.channels`` returns it: a :class:`Channel` with more.
+
+    Beyond ``type`` and ``name``, its fields are known only from a third-party catalog
+    (not seen in live data), so any of them may be ``None``: ``id`` (what
+    ``channels.get`` takes), ``app``, ``link``, ``active`` (the channel is switched on),
+    ``occupied``, ``referrer``, ``created_at``, ``updated_at``.
+    """
+
+    id: int | None = None
+    app: str | None = None
+    link: str | None = None
+    active: bool | None = None
+    occupied: bool | None = None
+    referrer: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+
+@attrs.frozen
 class Gate:
     """One channel connection of a contact (a gate per channel per contact).
 
     ``id`` is what :meth:`GatesResource.edit_message` and
-    :meth:`GatesResource.delete_messages` take.
+    :meth:`GatesResource.delete_messages` take.  A third-party catalog adds ``unreadMessages``
+    and ``contact``; when sent, they are in ``extra``.
     """
 
     id: int | None = None
     subscribed: bool | None = None
     channel: Channel | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
 
 @attrs.frozen

@@ -1,0 +1,21 @@
+"""``client.funnels``: the project's funnels (list, stream).
+
+A funnel's ``service_key`` is what ``client.contacts.subscribe`` takes.
+"""
+
+from __future__ import annotations
+
+from smartsender_async.models.common import Page
+from smartsender_async.models.contacts import Funnel
+from smartsender_async.resources._shapes import SearchableListing
+
+__all__ = ["FunnelsResource"]
+
+
+class FunnelsResource(SearchableListing[Funnel]):
+    """Funnels: ``GET /funnels?term=`` (known from client code only; no wiki page)."""
+
+    __slots__ = ()
+    _page_type = Page[Funnel]
+    _area = "funnels"
+    _path = "/funnels"
