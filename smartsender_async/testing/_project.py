@@ -87,7 +87,7 @@ class Overlay:
     fields: dict[str, Any] = attrs.field(factory=dict)
     tags: list[int] | None = None
     funnels: list[str] | None = None
-    groups: list[int] | None = None
+    groups: list[int | str] | None = None
     #: variable name -> value, over the generated ``variables``; ``None`` is a cleared value.
     values: dict[str, Any] = attrs.field(factory=dict)
     #: ``[essence id, quantity]`` lines; ``None``: the generated cart.
@@ -110,7 +110,7 @@ class Project:
         self.funnels = Catalog(21)
         for name, key in (("Onboarding", "onboarding_v2"), ("Abandoned cart", "cart_recovery")):
             self.funnels.add({"name": name, "serviceKey": key})
-        self.groups: dict[int, dict[str, Any]] = {
+        self.groups: dict[int | str, dict[str, Any]] = {
             gid: {"id": gid, "serviceId": gid, "name": name} for gid, name in _GROUPS
         }
         self.variables = Catalog(31)
@@ -287,7 +287,7 @@ class Project:
     def contact_funnel_keys(self, contact_id: int) -> list[str]:
         return [f["serviceKey"] for f in self.render_contact(contact_id)["funnels"]]
 
-    def contact_groups(self, contact_id: int) -> list[int]:
+    def contact_groups(self, contact_id: int) -> list[int | str]:
         overlay = self._overlays.get(contact_id)
         if overlay is not None and overlay.groups is not None:
             return overlay.groups
@@ -297,7 +297,7 @@ class Project:
         h = _h(self._sk, i, 16)
         return [gid for j, (gid, _) in enumerate(_GROUPS) if (h >> (2 * j)) & 3 == 0]
 
-    def group(self, service_id: int) -> dict[str, Any]:
+    def group(self, service_id: int | str) -> dict[str, Any]:
         """The group ``service_id``; an unknown one is made up (no API lists groups)."""
         found = self.groups.get(service_id)
         if found is None:

@@ -124,7 +124,8 @@ def routes(ctx: Context) -> list[Route]:
     def group_change(add: bool) -> Any:
         def write(req: Request) -> None:
             contact_id = contact(req)
-            service_id = id_arg(req.args[1])
+            arg = req.args[1]
+            service_id: int | str = int(arg) if arg.isdigit() else arg
             project.group(service_id)
             groups = [g for g in project.contact_groups(contact_id) if g != service_id]
             project.overlay(contact_id).groups = [*groups, service_id] if add else groups
