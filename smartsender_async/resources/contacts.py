@@ -278,8 +278,8 @@ class ContactsResource(ApiResource):
         body: dict[str, Any] = {}
         for name, value in fields.items():
             body[_camel(name)] = _wire_value(name, value)
-        if values is not None:
-            body["values"] = check_values(values)
+        if values is not None and (wire := check_values(values)):
+            body["values"] = wire
         if not body:
             raise ValueError("nothing to update: pass values= and/or fields")
         await self._ack("PUT", "contacts.update", "/contacts/{contactId}", ids, body)
