@@ -24,12 +24,23 @@ from smartsender_async.testing._app import (
     Request,
     envelope,
     id_arg,
+    invalid,
     not_found,
     paging,
 )
 from smartsender_async.testing._project import Catalog, Project
 
-__all__ = ["Context", "Route", "acknowledged", "created", "found", "getter", "listing"]
+__all__ = [
+    "Context",
+    "Route",
+    "acknowledged",
+    "created",
+    "found",
+    "getter",
+    "listing",
+    "present",
+    "unique",
+]
 
 #: ``(method, path template, handler)``; a template segment in braces is a path argument.
 Route = tuple[str, str, Handler]
@@ -98,3 +109,14 @@ def found(catalog: Catalog, value: str) -> dict[str, Any]:
     if item is None:
         raise not_found()
     return item
+
+
+def unique(catalog: Catalog, name: str | None, besides: int | None = None) -> None:
+    """422 when another item of ``catalog`` has this ``name`` (names are unique)."""
+    if name is not None and catalog.taken("name", name, besides=besides):
+        raise invalid({"name": ["The name has already been taken."]})
+
+
+def present(**values: Any) -> dict[str, Any]:
+    """The fields that were given (not ``None``): what an update changes."""
+    return {k: v for k, v in values.items() if v is not None}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from smartsender_async.testing.routes._shapes import Context, Route, found, getter, listing
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["routes"]
 
@@ -10,6 +11,10 @@ __all__ = ["routes"]
 def routes(ctx: Context) -> list[Route]:
     cashiers = ctx.project.cashiers
     return [
-        ("GET", "/cashiers", listing(lambda req: cashiers.rows())),
-        ("GET", "/cashiers/{cashierId}", getter(lambda req: found(cashiers, req.args[0]))),
+        ("GET", "/cashiers", shape.listing(lambda req: cashiers.rows())),
+        (
+            "GET",
+            "/cashiers/{cashierId}",
+            shape.getter(lambda req: shape.found(cashiers, req.args[0])),
+        ),
     ]

@@ -6,15 +6,8 @@ from typing import Any
 
 from smartsender_async.testing._app import Errors, Request, invalid
 from smartsender_async.testing._data import iso
-from smartsender_async.testing.routes._shapes import (
-    Context,
-    Route,
-    acknowledged,
-    created,
-    found,
-    getter,
-    listing,
-)
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 from smartsender_async.testing.routes.contacts import EMAIL, PHONE
 
 __all__ = ["GATE_CHANNEL_TYPES", "routes"]
@@ -28,7 +21,7 @@ def routes(ctx: Context) -> list[Route]:
     channels = project.channels
 
     def set_active(req: Request) -> None:
-        channel = found(channels, req.args[0])
+        channel = shape.found(channels, req.args[0])
         errors = Errors()
         state = errors.boolean(req.body(), "state", required=True)
         errors.raise_if_any()
@@ -36,7 +29,7 @@ def routes(ctx: Context) -> list[Route]:
         channel["updatedAt"] = iso(ctx.now())
 
     def create_gate(req: Request) -> dict[str, Any]:
-        channel = found(channels, req.args[0])
+        channel = shape.found(channels, req.args[0])
         body = req.body()
         errors = Errors()
         identifier = errors.string(body, "identifier", required=True)
@@ -55,8 +48,8 @@ def routes(ctx: Context) -> list[Route]:
 
     one = "/channels/{channelId}"
     return [
-        ("GET", "/channels", listing(lambda req: channels.rows())),
-        ("GET", one, getter(lambda req: found(channels, req.args[0]))),
-        ("PUT", one, acknowledged(set_active)),
-        ("POST", f"{one}/gates", created(create_gate)),
+        ("GET", "/channels", shape.listing(lambda req: channels.rows())),
+        ("GET", one, shape.getter(lambda req: shape.found(channels, req.args[0]))),
+        ("PUT", one, shape.acknowledged(set_active)),
+        ("POST", f"{one}/gates", shape.created(create_gate)),
     ]

@@ -4,25 +4,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from smartsender_async.testing._app import (
     Errors,
+    Handler,
     Request,
     as_number,
     id_arg,
     invalid,
     not_found,
 )
-from smartsender_async.testing.routes._shapes import (
-    Context,
-    Route,
-    acknowledged,
-    created,
-    found,
-    getter,
-    listing,
-)
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["routes"]
 
@@ -84,53 +79,42 @@ def routes(ctx: Context) -> list[Route]:
             raise invalid({"targetContactId": ["A contact cannot be merged with itself."]})
         project.merge(contact_id, target)
 
-    def tag(req: Request) -> int:
-        contact(req)
-        return int(found(project.tags, req.args[1])["id"])
+    def membership(
+        path: str, key: Callable[[Request], Any], current: Callable[[int], list[Any]], field: str
+    ) -> list[Route]:
+        """``POST path`` adds ``key(req)`` to one of the contact's lists, ``DELETE path``
+        drops it; adding one it has, or dropping one it lacks, changes nothing [UNK: the
+        API may answer 422]."""
 
-    def attach_tag(req: Request) -> None:
-        tag_id = tag(req)
-        contact_id = id_arg(req.args[0])
-        ids = project.contact_tag_ids(contact_id)
-        if tag_id not in ids:  # attaching twice acknowledges again [UNK]
-            project.overlay(contact_id).tags = [*ids, tag_id]
+        def change(add: bool) -> Handler:
+            def write(req: Request) -> None:
+                contact_id = contact(req)
+                item = key(req)
+                have = current(contact_id)
+                if add:
+                    changed = have if item in have else [*have, item]
+                else:
+                    changed = [x for x in have if x != item]
+                setattr(project.overlay(contact_id), field, changed)
 
-    def detach_tag(req: Request) -> None:
-        tag_id = tag(req)
-        contact_id = id_arg(req.args[0])
-        ids = project.contact_tag_ids(contact_id)
-        project.overlay(contact_id).tags = [t for t in ids if t != tag_id]
+            return shape.acknowledged(write)
+
+        return [("POST", path, change(True)), ("DELETE", path, change(False))]
+
+    def tag_id(req: Request) -> int:
+        return int(shape.found(project.tags, req.args[1])["id"])
 
     def funnel_key(req: Request) -> str:
-        contact(req)
         key = req.args[1]
         if not any(str(f["serviceKey"]) == key for f in project.funnels):
             raise not_found()
         return key
 
-    def subscribe(req: Request) -> None:
-        key = funnel_key(req)
-        contact_id = id_arg(req.args[0])
-        keys = project.contact_funnel_keys(contact_id)
-        if key not in keys:
-            project.overlay(contact_id).funnels = [*keys, key]
-
-    def unsubscribe(req: Request) -> None:
-        key = funnel_key(req)
-        contact_id = id_arg(req.args[0])
-        keys = project.contact_funnel_keys(contact_id)
-        project.overlay(contact_id).funnels = [k for k in keys if k != key]
-
-    def group_change(add: bool) -> Any:
-        def write(req: Request) -> None:
-            contact_id = contact(req)
-            arg = req.args[1]
-            service_id: int | str = int(arg) if arg.isdigit() else arg
-            project.group(service_id)
-            groups = [g for g in project.contact_groups(contact_id) if g != service_id]
-            project.overlay(contact_id).groups = [*groups, service_id] if add else groups
-
-        return write
+    def group_key(req: Request) -> int | str:
+        arg = req.args[1]
+        service_id: int | str = int(arg) if arg.isdigit() else arg
+        project.group(service_id)  # no API lists groups: any key names one
+        return service_id
 
     def invoice(req: Request) -> dict[str, Any]:
         contact_id = contact(req)
@@ -183,21 +167,28 @@ def routes(ctx: Context) -> list[Route]:
 
     c = "/contacts/{contactId}"
     return [
-        ("GET", "/contacts", listing(lambda req: project.contact_ids(), project.render_contact)),
-        ("GET", "/contacts/search", listing(search)),
-        ("GET", c, getter(lambda req: project.render_contact(contact(req)))),
-        ("PUT", c, acknowledged(update)),
-        ("GET", f"{c}/info", getter(lambda req: project.render_info(contact(req)))),
-        ("GET", f"{c}/gates", listing(lambda req: project.contact_gates(contact(req)))),
-        ("POST", f"{c}/fire", acknowledged(fire)),
-        ("POST", f"{c}/unite/{{targetContactId}}", acknowledged(merge)),
-        ("GET", f"{c}/tags", listing(lambda req: project.render_contact(contact(req))["tags"])),
-        ("POST", f"{c}/tags/{{tagId}}", acknowledged(attach_tag)),
-        ("DELETE", f"{c}/tags/{{tagId}}", acknowledged(detach_tag)),
+        (
+            "GET",
+            "/contacts",
+            shape.listing(lambda req: project.contact_ids(), project.render_contact),
+        ),
+        ("GET", "/contacts/search", shape.listing(search)),
+        ("GET", c, shape.getter(lambda req: project.render_contact(contact(req)))),
+        ("PUT", c, shape.acknowledged(update)),
+        ("GET", f"{c}/info", shape.getter(lambda req: project.render_info(contact(req)))),
+        ("GET", f"{c}/gates", shape.listing(lambda req: project.contact_gates(contact(req)))),
+        ("POST", f"{c}/fire", shape.acknowledged(fire)),
+        ("POST", f"{c}/unite/{{targetContactId}}", shape.acknowledged(merge)),
+        (
+            "GET",
+            f"{c}/tags",
+            shape.listing(lambda req: project.render_contact(contact(req))["tags"]),
+        ),
+        *membership(f"{c}/tags/{{tagId}}", tag_id, project.contact_tag_ids, "tags"),
         (
             "GET",
             f"{c}/funnels",
-            listing(
+            shape.listing(
                 lambda req: [
                     f
                     for key in project.contact_funnel_keys(contact(req))
@@ -206,18 +197,20 @@ def routes(ctx: Context) -> list[Route]:
                 ]
             ),
         ),
-        ("POST", f"{c}/funnels/{{serviceKey}}", acknowledged(subscribe)),
-        ("DELETE", f"{c}/funnels/{{serviceKey}}", acknowledged(unsubscribe)),
+        *membership(
+            f"{c}/funnels/{{serviceKey}}", funnel_key, project.contact_funnel_keys, "funnels"
+        ),
         (
             "GET",
             f"{c}/groups",
-            listing(lambda req: [project.group(g) for g in project.contact_groups(contact(req))]),
+            shape.listing(
+                lambda req: [project.group(g) for g in project.contact_groups(contact(req))]
+            ),
         ),
-        ("POST", f"{c}/groups/{{serviceId}}", acknowledged(group_change(True))),
-        ("DELETE", f"{c}/groups/{{serviceId}}", acknowledged(group_change(False))),
-        ("GET", f"{c}/checkout", listing(lambda req: project.render_cart(contact(req)))),
-        ("GET", f"{c}/invoices", listing(lambda req: project.invoices(contact(req)))),
-        ("GET", f"{c}/invoices/{{orderId}}", getter(invoice)),
-        ("POST", f"{c}/invoices", created(create_invoice)),
-        ("PUT", f"{c}/invoices", created(pay_invoice)),
+        *membership(f"{c}/groups/{{serviceId}}", group_key, project.contact_groups, "groups"),
+        ("GET", f"{c}/checkout", shape.listing(lambda req: project.render_cart(contact(req)))),
+        ("GET", f"{c}/invoices", shape.listing(lambda req: project.invoices(contact(req)))),
+        ("GET", f"{c}/invoices/{{orderId}}", shape.getter(invoice)),
+        ("POST", f"{c}/invoices", shape.created(create_invoice)),
+        ("PUT", f"{c}/invoices", shape.created(pay_invoice)),
     ]

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartsender_async.testing._app import Errors, Request, invalid
-from smartsender_async.testing.routes._shapes import (
-    Context,
-    Route,
-    acknowledged,
-    created,
-    found,
-    getter,
-    listing,
-)
+from smartsender_async.testing._app import Errors, Request
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["routes"]
 
@@ -29,12 +22,9 @@ def routes(ctx: Context) -> list[Route]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
             errors.add("value", "The value field must be a string or an integer.")
         errors.raise_if_any()
-        if name is not None and definitions.taken("name", name, besides=besides):
-            raise invalid({"name": ["The name has already been taken."]})
-        out: dict[str, Any] = {}
-        if name is not None:
-            out["name"] = name
-        if "value" in body:
+        shape.unique(definitions, name, besides)
+        out = shape.present(name=name)
+        if "value" in body:  # null is a value here
             out["value"] = value
         return out
 
@@ -44,17 +34,17 @@ def routes(ctx: Context) -> list[Route]:
         return definitions.add({"name": given["name"], "value": given.get("value")})
 
     def update(req: Request) -> None:
-        item = found(definitions, req.args[0])
+        item = shape.found(definitions, req.args[0])
         item.update(fields(req, item["id"]))
 
     def delete(req: Request) -> None:
-        del definitions.items[found(definitions, req.args[0])["id"]]
+        del definitions.items[shape.found(definitions, req.args[0])["id"]]
 
     one = "/definitions/{definitionId}"
     return [
-        ("GET", "/definitions", listing(lambda req: definitions.rows(), term=True)),
-        ("POST", "/definitions", created(create)),
-        ("GET", one, getter(lambda req: found(definitions, req.args[0]))),
-        ("PUT", one, acknowledged(update)),
-        ("DELETE", one, acknowledged(delete)),
+        ("GET", "/definitions", shape.listing(lambda req: definitions.rows(), term=True)),
+        ("POST", "/definitions", shape.created(create)),
+        ("GET", one, shape.getter(lambda req: shape.found(definitions, req.args[0]))),
+        ("PUT", one, shape.acknowledged(update)),
+        ("DELETE", one, shape.acknowledged(delete)),
     ]

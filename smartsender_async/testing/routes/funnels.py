@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from smartsender_async.testing.routes._shapes import Context, Route, listing
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["routes"]
 
 
 def routes(ctx: Context) -> list[Route]:
     funnels = ctx.project.funnels
-    return [("GET", "/funnels", listing(lambda req: funnels.rows(), term=True))]
+    return [("GET", "/funnels", shape.listing(lambda req: funnels.rows(), term=True))]

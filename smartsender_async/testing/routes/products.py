@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartsender_async.testing._app import Errors, Request, as_number, invalid
+from smartsender_async.testing._app import Errors, Request, as_number
 from smartsender_async.testing._data import iso
-from smartsender_async.testing.routes._shapes import (
-    Context,
-    Route,
-    acknowledged,
-    created,
-    found,
-    listing,
-)
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["routes"]
 
@@ -51,20 +45,16 @@ def routes(ctx: Context) -> list[Route]:
                 errors.add(f"paymentSystems.{n}", f"The selected paymentSystems.{n} is invalid.")
         category = errors.integer(body, "categoryId")
         errors.raise_if_any()
-        if name is not None and products.taken("name", name, besides=besides):
-            raise invalid({"name": ["The name has already been taken."]})
-        out: dict[str, Any] = {}
-        if name is not None:
-            out["name"] = name
-        if essences is not None:
-            out["essences"] = essences
-        if labels is not None:
-            out["labels"] = [{"id": label} for label in labels]
-        if cashiers is not None:
-            out["paymentSystems"] = [project.cashier_summary(c) for c in cashiers]
-        if category is not None:
-            out["category"] = {"id": category}
-        return out
+        shape.unique(products, name, besides)
+        return shape.present(
+            name=name,
+            essences=essences,
+            labels=None if labels is None else [{"id": label} for label in labels],
+            paymentSystems=None
+            if cashiers is None
+            else [project.cashier_summary(c) for c in cashiers],
+            category=None if category is None else {"id": category},
+        )
 
     def save(product: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
         essences = given.pop("essences", None)
@@ -88,16 +78,16 @@ def routes(ctx: Context) -> list[Route]:
         return save(product, given)
 
     def update(req: Request) -> dict[str, Any]:
-        product = found(products, req.args[0])
+        product = shape.found(products, req.args[0])
         return save(product, fields(req, product["id"]))
 
     def delete(req: Request) -> None:
-        del products.items[found(products, req.args[0])["id"]]
+        del products.items[shape.found(products, req.args[0])["id"]]
 
     one = "/products/{productId}"
     return [
-        ("GET", "/products", listing(lambda req: products.rows())),
-        ("POST", "/products", created(create)),
-        ("PUT", one, created(update)),
-        ("DELETE", one, acknowledged(delete)),
+        ("GET", "/products", shape.listing(lambda req: products.rows())),
+        ("POST", "/products", shape.created(create)),
+        ("PUT", one, shape.created(update)),
+        ("DELETE", one, shape.acknowledged(delete)),
     ]

@@ -5,16 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from smartsender_async.testing._app import Errors, Request, invalid
+from smartsender_async.testing._app import Errors, Request
 from smartsender_async.testing._data import iso
-from smartsender_async.testing.routes._shapes import (
-    Context,
-    Route,
-    acknowledged,
-    created,
-    found,
-    listing,
-)
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["routes"]
 
@@ -31,14 +25,8 @@ def routes(ctx: Context) -> list[Route]:
         name = errors.text(body, "name", required=besides is None, max_length=255)
         color = errors.text(body, "color", pattern=COLOR)
         errors.raise_if_any()
-        if name is not None and tags.taken("name", name, besides=besides):
-            raise invalid({"name": ["The name has already been taken."]})
-        out: dict[str, Any] = {}
-        if name is not None:
-            out["name"] = name
-        if color is not None:
-            out["color"] = color.upper()
-        return out
+        shape.unique(tags, name, besides)
+        return shape.present(name=name, color=color.upper() if color else None)
 
     def create(req: Request) -> dict[str, Any]:
         given = fields(req)
@@ -48,16 +36,16 @@ def routes(ctx: Context) -> list[Route]:
         )
 
     def update(req: Request) -> None:
-        tag = found(tags, req.args[0])
+        tag = shape.found(tags, req.args[0])
         tag.update(fields(req, besides=tag["id"]))
 
     def delete(req: Request) -> None:
         # Contacts render tags by reference, so the tag leaves every contact too.
-        del tags.items[found(tags, req.args[0])["id"]]
+        del tags.items[shape.found(tags, req.args[0])["id"]]
 
     return [
-        ("GET", "/tags", listing(lambda req: tags.rows(), term=True)),
-        ("POST", "/tags", created(create)),
-        ("PUT", "/tags/{tagId}", acknowledged(update)),
-        ("DELETE", "/tags/{tagId}", acknowledged(delete)),
+        ("GET", "/tags", shape.listing(lambda req: tags.rows(), term=True)),
+        ("POST", "/tags", shape.created(create)),
+        ("PUT", "/tags/{tagId}", shape.acknowledged(update)),
+        ("DELETE", "/tags/{tagId}", shape.acknowledged(delete)),
     ]

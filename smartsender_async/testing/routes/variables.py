@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartsender_async.testing._app import Errors, Request, invalid
+from smartsender_async.testing._app import Errors, Request
 from smartsender_async.testing._data import iso
-from smartsender_async.testing.routes._shapes import (
-    Context,
-    Route,
-    acknowledged,
-    created,
-    found,
-    listing,
-)
+from smartsender_async.testing.routes import _shapes as shape
+from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["TYPES", "routes"]
 
@@ -25,10 +19,6 @@ def routes(ctx: Context) -> list[Route]:
     project = ctx.project
     variables = project.variables
 
-    def unique(name: str | None, besides: int | None = None) -> None:
-        if name is not None and variables.taken("name", name, besides=besides):
-            raise invalid({"name": ["The name has already been taken."]})
-
     def create(req: Request) -> dict[str, Any]:
         body = req.body()
         errors = Errors()
@@ -37,7 +27,7 @@ def routes(ctx: Context) -> list[Route]:
         description = errors.string(body, "description")
         values = errors.string(body, "values", required=kind == "enum")
         errors.raise_if_any()
-        unique(name)
+        shape.unique(variables, name)
         now = iso(ctx.now())
         item: dict[str, Any] = {"name": name, "type": kind, "description": description}
         if kind == "enum":
@@ -46,13 +36,13 @@ def routes(ctx: Context) -> list[Route]:
         return variables.add({**item, "createdAt": now, "updatedAt": now})
 
     def update(req: Request) -> None:
-        item = found(variables, req.args[0])
+        item = shape.found(variables, req.args[0])
         body = req.body()
         errors = Errors()
         name = errors.text(body, "name", max_length=255)
         description = errors.string(body, "description")
         errors.raise_if_any()
-        unique(name, item["id"])
+        shape.unique(variables, name, item["id"])
         if name is not None:
             item["name"] = name
         if "description" in body:
@@ -60,13 +50,13 @@ def routes(ctx: Context) -> list[Route]:
         item["updatedAt"] = iso(ctx.now())
 
     def delete(req: Request) -> None:
-        item = found(variables, req.args[0])
+        item = shape.found(variables, req.args[0])
         del variables.items[item["id"]]
         project.delete_variable(item["name"])
 
     return [
-        ("GET", "/variables", listing(lambda req: variables.rows(), term=True)),
-        ("POST", "/variables", created(create)),
-        ("PUT", "/variables/{variableId}", acknowledged(update)),
-        ("DELETE", "/variables/{variableId}", acknowledged(delete)),
+        ("GET", "/variables", shape.listing(lambda req: variables.rows(), term=True)),
+        ("POST", "/variables", shape.created(create)),
+        ("PUT", "/variables/{variableId}", shape.acknowledged(update)),
+        ("DELETE", "/variables/{variableId}", shape.acknowledged(delete)),
     ]
