@@ -207,7 +207,7 @@ CHOICES: tuple[Behaviour, ...] = (
         "choice",
         (
             "No API lists groups, so POST /contacts/{id}/groups/{serviceId} accepts any "
-            "numeric serviceId; a group reads {id, serviceId, name}; add and remove answer "
+            "serviceId; a group reads {id, serviceId, name}; add and remove answer "
             '{"state": true}.'
         ),
     ),
@@ -332,5 +332,69 @@ CHOICES: tuple[Behaviour, ...] = (
             'PUT /operators/{id}/involve takes {"state": bool}, answers {"state": true} and '
             "the switch is kept (emulator.operator_involved())."
         ),
+    ),
+    Behaviour(
+        "cursor",
+        "inferred",
+        (
+            "The cursor is exactly {page, pages}; an empty list reports pages 1, paging past "
+            "the end answers 200 with an empty collection, and limitation defaults to 20."
+        ),
+    ),
+    Behaviour(
+        "wrong-method",
+        "choice",
+        (
+            "A known path with another method answers 405 with an Allow header; a malformed "
+            "JSON body answers 400."
+        ),
+    ),
+    Behaviour(
+        "chat-order",
+        "inferred",
+        (
+            "Chats are listed by updatedAt, newest first; only a message (a send or an "
+            "inbound one) changes updatedAt, and an inbound message reopens a closed chat and"
+            " adds one to unreadMessages."
+        ),
+    ),
+    Behaviour(
+        "chat-body",
+        "choice",
+        ("Chat bodies carry no state and no operator (emulator.chat_status() shows them)."),
+    ),
+    Behaviour(
+        "send",
+        "choice",
+        (
+            'A send goes out through the chat\'s first subscribed gate with sender.type "bot";'
+            " watermark is checked, then ignored."
+        ),
+    ),
+    Behaviour(
+        "edit",
+        "choice",
+        (
+            "An edit replaces content of text, input and pendingText and the caption of "
+            "picture, telegramCaptionedPicture, animation and video; other types answer 422; "
+            "the message must belong to the gate (404 otherwise)."
+        ),
+    ),
+    Behaviour(
+        "delete-scope",
+        "choice",
+        (
+            "A delete is all or nothing: one unknown id, or one of another gate, answers 404 "
+            "and deletes nothing."
+        ),
+    ),
+    Behaviour(
+        "faults",
+        "choice",
+        (
+            "Faults are drawn after authentication and the quota; a faulted request is not "
+            "processed unless Faults(after_processing=True)."
+        ),
+        "Emulator(faults=Faults(...))",
     ),
 )
