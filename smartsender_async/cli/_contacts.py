@@ -96,10 +96,17 @@ def contact() -> None:
 
 
 def _value_text(value: Any) -> str:
+    """A value of ``/info`` on one line: lists of objects by their name (tags, funnels) or
+    content (notes)."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, list) and all(isinstance(x, dict) for x in value):
+        return ", ".join(
+            str(x.get("name") or x.get("content") or json.dumps(x, ensure_ascii=False))
+            for x in value
+        )
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -117,10 +124,6 @@ def show(settings: Settings, contact_id: int, as_json: bool) -> None:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in info.items():
-        if key == "tags" and isinstance(value, list):
-            value = ", ".join(str(t.get("name", t)) for t in value if isinstance(t, dict))
-        elif key == "funnels" and isinstance(value, list):
-            value = ", ".join(str(f.get("name", f)) for f in value if isinstance(f, dict))
         table.add_row(str(key), Text(_value_text(value)))
     _console().print(table)
 
