@@ -10,7 +10,8 @@ pytest plugin ``smartsender_async.testing.pytest_plugin`` provides a fresh one p
 as the ``smartsender_emulator`` fixture.
 
 What it emulates, and every choice made where the API reference says [UNK], is listed in
-README "Testing your app".
+``smartsender_async.testing._choices.CHOICES`` and on the docs page
+``docs/explanation/emulator.md``.
 """
 
 from smartsender_async.testing._app import MAX_LIMITATION
