@@ -23,9 +23,6 @@ from urllib.parse import parse_qsl
 
 from smartsender_async.testing._data import (
     BOT_SENDER,
-    EDITABLE_CAPTION,
-    EDITABLE_CONTENT,
-    PROJECT_NAME,
     Store,
 )
 
@@ -386,8 +383,8 @@ OK = {"state": True}
 class Api:
     """The routes.  ``now`` returns the emulator's current time in Unix seconds.
 
-    The chat, message, gate, operator and ``/me`` routes are methods here; ``routes``
-    adds the others (``smartsender_async.testing.routes``, one module per API area).
+    The chat and message routes are methods here; ``routes`` adds the others
+    (``smartsender_async.testing.routes``, one module per API area).
     ``message_limitation_max`` is the largest ``limitation`` the two message lists take.
     """
 
@@ -413,11 +410,6 @@ class Api:
             ("GET", "/contacts/{contactId}/chat", self.contact_chat),
             ("GET", "/contacts/{contactId}/messages", self.contact_messages),
             ("POST", "/contacts/{contactId}/send", self.send),
-            ("GET", "/operators", self.list_operators),
-            ("PUT", "/operators/{operatorId}/involve", self.involve_operator),
-            ("PUT", "/gates/{gateId}/messages", self.edit_message),
-            ("DELETE", "/gates/{gateId}/messages", self.delete_messages),
-            ("GET", "/me", self.me),
             *routes,
         ]
         # Routes by segment count; literal segments beat arguments ("contacts/search").
@@ -619,75 +611,3 @@ class Api:
             inbound=False,
         )
         return 200, message
-
-    # ------------------------------------------------------------------ operators, gates, me
-
-    def list_operators(self, req: Request) -> tuple[int, Any]:
-        page, limitation = paging(req.query)
-        ids = self.store.operator_ids
-        rows = ids[(page - 1) * limitation : page * limitation]
-        return 200, envelope(
-            page, limitation, len(ids), [self.store.render_operator(o) for o in rows]
-        )
-
-    def involve_operator(self, req: Request) -> tuple[int, Any]:
-        operator_id = id_arg(req.args[0])
-        if not self.store.has_operator(operator_id):
-            raise not_found()
-        errors = Errors()
-        state = errors.boolean(req.body(), "state", required=True)
-        errors.raise_if_any()
-        assert state is not None
-        self.store.operator_involved[operator_id] = state
-        return 200, OK
-
-    def _gate(self, value: str) -> int:
-        gate_id = id_arg(value)
-        if self.store.gate_location(gate_id) is None:
-            raise not_found()
-        return gate_id
-
-    def _message_on_gate(self, gate_id: int, message_id: int) -> dict[str, Any]:
-        message = self.store.message(message_id)
-        if message is None or message["gate"]["id"] != gate_id:
-            raise not_found()
-        return message
-
-    def edit_message(self, req: Request) -> tuple[int, Any]:
-        gate_id = self._gate(req.args[0])
-        body = req.body()
-        errors = Errors()
-        text = errors.string(body, "text", required=True)
-        message_id = errors.integer(body, "messageId", required=True)
-        errors.raise_if_any()
-        assert text is not None and message_id is not None
-        message = self._message_on_gate(gate_id, message_id)
-        content = message["content"]
-        kind = content["type"]
-        if kind in EDITABLE_CONTENT:
-            key = "content"
-        elif kind in EDITABLE_CAPTION:
-            key = "caption"
-        else:
-            raise invalid({"messageId": [f"A {kind} message cannot be edited."]})
-        resource = dict(content["resource"])
-        resource["parameters"] = {**resource["parameters"], key: text}
-        self.store.edit_message(message_id, {"type": kind, "resource": resource}, self.now())
-        return 200, OK
-
-    def delete_messages(self, req: Request) -> tuple[int, Any]:
-        gate_id = self._gate(req.args[0])
-        errors = Errors()
-        ids = errors.integers(req.body(), "messageIds", required=True) or []
-        errors.raise_if_any()
-        for message_id in ids:  # all or nothing
-            self._message_on_gate(gate_id, message_id)
-        self.store.delete_messages(ids, self.now())
-        return 200, OK
-
-    def me(self, req: Request) -> tuple[int, Any]:
-        return 200, {
-            "id": 501,
-            "name": PROJECT_NAME,
-            "photo": "https://messenger.smartsender.com/storage/projects/501/logo.png",
-        }

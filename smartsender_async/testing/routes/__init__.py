@@ -11,7 +11,10 @@ from smartsender_async.testing.routes import (
     contacts,
     definitions,
     funnels,
+    gates,
+    operators,
     products,
+    project,
     tags,
     variables,
 )
@@ -19,7 +22,19 @@ from smartsender_async.testing.routes._shapes import Context, Route
 
 __all__ = ["Context", "Route", "all_routes"]
 
-_AREAS = (contacts, tags, funnels, variables, definitions, channels, products, cashiers)
+_AREAS = (
+    contacts,
+    gates,
+    operators,
+    project,
+    tags,
+    funnels,
+    variables,
+    definitions,
+    channels,
+    products,
+    cashiers,
+)
 
 
 def all_routes(ctx: Context) -> list[Route]:
