@@ -61,8 +61,7 @@ def test_every_emulator_option_named_exists() -> None:
         for match in re.findall(r"Emulator\((\w+)=", item.option)
     }
     assert named, "no option found"
-    # "rate-limit" names quota=, the serve command's spelling; the constructor says rate_limit.
-    assert named - {"quota"} <= parameters, named - parameters
+    assert named <= parameters, named - parameters
 
 
 @pytest.mark.parametrize(

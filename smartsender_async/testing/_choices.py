@@ -38,7 +38,7 @@ CHOICES: tuple[Behaviour, ...] = (
         "rate-limit",
         "documented",
         "180 requests per minute per token; a breach answers 423 with the lock's seconds.",
-        "Emulator(quota=(N, seconds))",
+        "Emulator(rate_limit=(N, seconds))",
     ),
     Behaviour(
         "page-size",
@@ -90,8 +90,11 @@ CHOICES: tuple[Behaviour, ...] = (
     Behaviour(
         "timestamps",
         "inferred",
-        ("Timestamps are RFC 3339 UTC with microseconds, e.g. 2026-03-18T16:40:12.000000Z."),
-        "Emulator(epoch=...)",
+        (
+            "Timestamps are RFC 3339 UTC with microseconds, e.g. 2026-03-18T16:40:12.000000Z; "
+            "the clock starts at a fixed instant unless told otherwise."
+        ),
+        "Emulator(epoch=datetime or Unix seconds)",
     ),
     Behaviour(
         "message-order",
