@@ -1244,3 +1244,35 @@ async def test_stream_limit_fetches_no_unneeded_page(
     got = [t.id async for t in client.tags.stream(limit=2, concurrency=1)]
     assert got == [1, 2]
     assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.contacts.unsubscribe(5, ".."),
+        lambda c: c.contacts.unsubscribe(5, "."),
+        lambda c: c.contacts.remove_group(5, "..."),
+        lambda c: c.contacts.subscribe(5, ". ."),
+        lambda c: c.contacts.invoice(5, ".."),
+        lambda c: c.contacts.invoice(5, " u-1"),
+        lambda c: c.contacts.pay_invoice(
+            5,
+            order_id="..",
+            essence_id=1,
+            payment_system_id=1,
+            amount=1,
+            currency="UAH",
+            date="2026-01-01 00:00:00",
+        ),
+    ],
+)
+async def test_dot_segments_cannot_turn_a_call_into_another(
+    mock: respx.MockRouter, client: SmartSender, call: Call
+) -> None:
+    """``DELETE /contacts/5/funnels/..`` would reach the server as ``DELETE /contacts/5``."""
+    mock.route().respond(json=ACK)
+    with pytest.raises(ValueError):
+        await call(client)
+    assert mock.calls.call_count == 0
+    with pytest.raises(ValueError):
+        fill("/contacts/{contactId}/funnels/{serviceKey}", (5, ".."))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 from urllib.parse import quote
 
 from smartsender_async.models.common import Page
@@ -26,6 +26,7 @@ __all__ = [
     "by_identity",
     "check_key",
     "check_opt_text",
+    "check_segment",
     "fill",
 ]
 
@@ -46,13 +47,30 @@ def fill(template: str, ids: Iterable[int | str]) -> str:
     parts = _SPLIT.get(template)
     if parts is None:
         parts = _SPLIT[template] = _PLACEHOLDER.split(template)
-    values = [str(i) if i.__class__ is int else quote(str(i), safe="") for i in ids]
+    values = [str(i) if i.__class__ is int else _segment(str(i)) for i in ids]
     if len(values) != len(parts) - 1:
         raise ValueError(f"{template} takes {len(parts) - 1} ids, got {len(values)}")
     out = [parts[0]]
     for value, part in zip(values, parts[1:], strict=True):
         out += (value, part)
     return "".join(out)
+
+
+def _segment(text: str) -> str:
+    if not text.strip(".") or text != text.strip():
+        # "." and ".." would be resolved away by the URL: "/contacts/5/funnels/.." is
+        # "/contacts/5", another operation entirely.
+        raise ValueError(f"{text!r} cannot be a path segment")
+    return quote(text, safe="")
+
+
+def check_segment(name: str, value: Any) -> str:
+    """A string id that goes into the path (an invoice's ``orderId``): non-empty, no
+    surrounding spaces, and not ``.`` or ``..`` (which a URL resolves away)."""
+    text = check_text(name, value)
+    if text != text.strip() or not text.strip("."):
+        raise ValueError(f"{name} must be an id such as a UUID, got {value!r}")
+    return text
 
 
 def check_key(name: str, value: Any) -> int | str:
@@ -66,7 +84,7 @@ def check_key(name: str, value: Any) -> int | str:
         return value
     if not isinstance(value, str):
         raise TypeError(f"{name} must be an int or a str, got {value!r}")
-    if not value.strip() or value != value.strip():
+    if not value.strip(". \t\r\n") or value != value.strip():
         raise ValueError(
             f"{name} must be a non-empty key without surrounding spaces, got {value!r}"
         )
@@ -179,16 +197,27 @@ class ApiResource(Resource):
         return PageStream(fetch_page, concurrency=concurrency, limit=limit, key=key)
 
 
-class Listing(ApiResource, Generic[T]):
-    """An area whose list is ``GET /<area>?page&limitation``: ``list`` and ``stream``.
-
-    Subclasses name the page type, the operation prefix and the path.
-    """
+class _Area(ApiResource, Generic[T]):
+    """An API area with a list: a subclass names its area, ``class TagsResource(
+    SearchableListing[Tag], area="tags")``, and gets ``list`` on ``GET /tags`` decoded as
+    ``Page[Tag]`` (operation ``"tags.list"``)."""
 
     __slots__ = ()
     _page_type: ClassVar[type[Page[Any]]]
     _area: ClassVar[str]
     _path: ClassVar[str]
+
+    def __init_subclass__(cls, area: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if area is not None:
+            (item,) = get_args(cls.__orig_bases__[0])  # type: ignore[attr-defined]
+            cls._page_type, cls._area, cls._path = Page[item], area, f"/{area}"  # type: ignore[valid-type]
+
+
+class Listing(_Area[T]):
+    """An area whose list is ``GET /<area>?page&limitation``: ``list`` and ``stream``."""
+
+    __slots__ = ()
 
     async def list(self, page: int = 1, limitation: int = 20) -> Page[T]:
         """One page of the list.
@@ -212,16 +241,13 @@ class Listing(ApiResource, Generic[T]):
         return self._stream(self.list, concurrency, limit)
 
 
-class SearchableListing(ApiResource, Generic[T]):
+class SearchableListing(_Area[T]):
     """An area whose list takes an optional ``term``: ``list(term)`` and ``stream(term)``.
 
     The server matches ``term`` partially; filter the results again for an exact name.
     """
 
     __slots__ = ()
-    _page_type: ClassVar[type[Page[Any]]]
-    _area: ClassVar[str]
-    _path: ClassVar[str]
 
     async def list(self, term: str | None = None, page: int = 1, limitation: int = 20) -> Page[T]:
         """One page of the list, filtered by ``term`` when given.

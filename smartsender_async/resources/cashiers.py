@@ -6,7 +6,6 @@ A cashier's payments (``page InvoiceLog[]``) have an unknown path: reach them wi
 
 from __future__ import annotations
 
-from smartsender_async.models.common import Page
 from smartsender_async.models.products import Cashier
 from smartsender_async.resources._base import check_id
 from smartsender_async.resources._shapes import Listing
@@ -14,13 +13,10 @@ from smartsender_async.resources._shapes import Listing
 __all__ = ["CashiersResource"]
 
 
-class CashiersResource(Listing[Cashier]):
+class CashiersResource(Listing[Cashier], area="cashiers"):
     """Payment systems: ``/cashiers`` and ``/cashiers/{cashierId}``."""
 
     __slots__ = ()
-    _page_type = Page[Cashier]
-    _area = "cashiers"
-    _path = "/cashiers"
 
     async def get(self, cashier_id: int) -> Cashier:
         """One payment system (``GET /cashiers/{cashierId}``)."""

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from smartsender_async.models.chats import ChannelDetails, Gate
-from smartsender_async.models.common import Page
 from smartsender_async.resources._base import check_bool, check_id, check_text
 from smartsender_async.resources._shapes import Listing
 from smartsender_async.resources.contacts import check_values
@@ -56,13 +55,10 @@ def _gate_body(
     return body
 
 
-class ChannelsResource(Listing[ChannelDetails]):
+class ChannelsResource(Listing[ChannelDetails], area="channels"):
     """Channels: ``/channels`` and ``/channels/{channelId}``."""
 
     __slots__ = ()
-    _page_type = Page[ChannelDetails]
-    _area = "channels"
-    _path = "/channels"
 
     async def get(self, channel_id: int) -> ChannelDetails:
         """One channel (``GET /channels/{channelId}``)."""

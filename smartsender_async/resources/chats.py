@@ -15,7 +15,6 @@ from smartsender_async.resources._base import (
     check_choice,
     check_id,
     check_text,
-    page_params,
 )
 from smartsender_async.resources._shapes import ApiResource
 from smartsender_async.resources._streams import (
@@ -125,15 +124,15 @@ class ChatsResource(ApiResource):
 
         ``activities=True`` includes system/activity messages.
         """
-        chat_id = check_id("chat_id", chat_id)
-        params = page_params(page, limitation, activities=activities)
-        return await self._client.request(
-            "GET",
-            f"/chats/{chat_id}/messages",
-            params=params,
-            model=Page[Message],
-            operation="chats.messages",
-            template="/chats/{chatId}/messages",
+        ids = (check_id("chat_id", chat_id),)
+        return await self._page(
+            Page[Message],
+            "chats.messages",
+            "/chats/{chatId}/messages",
+            ids,
+            page,
+            limitation,
+            activities=1 if activities else None,
         )
 
     # ------------------------------------------------------------------ streams

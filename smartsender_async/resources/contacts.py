@@ -29,8 +29,13 @@ from smartsender_async.outgoing import (
     Voice,
 )
 from smartsender_async.pagination import PageStream
-from smartsender_async.resources._base import check_id, check_text, page_params
-from smartsender_async.resources._shapes import ApiResource, by_identity, check_key
+from smartsender_async.resources._base import check_id, check_text
+from smartsender_async.resources._shapes import (
+    ApiResource,
+    by_identity,
+    check_key,
+    check_segment,
+)
 from smartsender_async.resources._streams import message_stream
 
 __all__ = ["ContactsResource", "check_values"]
@@ -198,15 +203,11 @@ class ContactsResource(ApiResource):
         self, contact_id: int, page: int = 1, limitation: int = 20, *, activities: bool = False
     ) -> Page[Message]:
         """One page of the contact's messages, newest first (``GET /contacts/{id}/messages``)."""
-        contact_id = check_id("contact_id", contact_id)
-        params = page_params(page, limitation, activities=activities)
-        return await self._client.request(
-            "GET",
-            f"/contacts/{contact_id}/messages",
-            params=params,
-            model=Page[Message],
-            operation="contacts.messages",
-            template="/contacts/{contactId}/messages",
+        ids = (check_id("contact_id", contact_id),)
+        template = "/contacts/{contactId}/messages"
+        activity = 1 if activities else None
+        return await self._page(
+            Page[Message], "contacts.messages", template, ids, page, limitation, activities=activity
         )
 
     def stream_messages(
@@ -434,7 +435,7 @@ class ContactsResource(ApiResource):
 
     async def invoice(self, contact_id: int, order_id: str) -> Invoice:
         """One invoice by its order id (``GET /contacts/{contactId}/invoices/{orderId}``)."""
-        ids = (check_id("contact_id", contact_id), check_text("order_id", order_id))
+        ids = (check_id("contact_id", contact_id), check_segment("order_id", order_id))
         template = "/contacts/{contactId}/invoices/{orderId}"
         return await self._get(Invoice, "contacts.invoice", template, ids)
 
@@ -488,7 +489,7 @@ class ContactsResource(ApiResource):
             "date": _check_date(date),
             "amount": _check_amount(amount),
             "currency": _check_currency(currency),
-            "orderId": check_text("order_id", order_id),
+            "orderId": check_segment("order_id", order_id),
             "essenceId": check_id("essence_id", essence_id),
             "paymentSystemId": check_id("payment_system_id", payment_system_id),
         }

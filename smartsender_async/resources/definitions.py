@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartsender_async.models.common import Page
 from smartsender_async.models.project import Definition
 from smartsender_async.resources._base import check_id, check_text
 from smartsender_async.resources._shapes import SearchableListing
@@ -20,13 +19,10 @@ def _check_value(value: Any) -> str | int:
     return value
 
 
-class DefinitionsResource(SearchableListing[Definition]):
+class DefinitionsResource(SearchableListing[Definition], area="definitions"):
     """Global variables: ``/definitions`` and ``/definitions/{definitionId}``."""
 
     __slots__ = ()
-    _page_type = Page[Definition]
-    _area = "definitions"
-    _path = "/definitions"
 
     async def get(self, definition_id: int) -> Definition:
         """One global variable (``GET /definitions/{definitionId}``)."""

@@ -5,17 +5,13 @@ A funnel's ``service_key`` is what ``client.contacts.subscribe`` takes.
 
 from __future__ import annotations
 
-from smartsender_async.models.common import Page
 from smartsender_async.models.contacts import Funnel
 from smartsender_async.resources._shapes import SearchableListing
 
 __all__ = ["FunnelsResource"]
 
 
-class FunnelsResource(SearchableListing[Funnel]):
+class FunnelsResource(SearchableListing[Funnel], area="funnels"):
     """Funnels: ``GET /funnels?term=`` (known from client code only; no wiki page)."""
 
     __slots__ = ()
-    _page_type = Page[Funnel]
-    _area = "funnels"
-    _path = "/funnels"

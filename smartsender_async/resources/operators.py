@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from smartsender_async.models.common import Page
 from smartsender_async.models.operators import Operator
 from smartsender_async.resources._base import check_bool, check_id
 from smartsender_async.resources._shapes import Listing
@@ -10,13 +9,10 @@ from smartsender_async.resources._shapes import Listing
 __all__ = ["OperatorsResource"]
 
 
-class OperatorsResource(Listing[Operator]):
+class OperatorsResource(Listing[Operator], area="operators"):
     """Operators: ``GET /operators`` and ``PUT /operators/{operatorId}/involve``."""
 
     __slots__ = ()
-    _page_type = Page[Operator]
-    _area = "operators"
-    _path = "/operators"
 
     async def involve(self, operator_id: int, enabled: bool) -> None:
         """Turn an operator's automatic chat assignment on or off

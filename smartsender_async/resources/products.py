@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from smartsender_async._convert import unstructure_record
-from smartsender_async.models.common import Page
 from smartsender_async.models.products import Product, ProductEssence
 from smartsender_async.resources._base import check_id, check_text
 from smartsender_async.resources._shapes import Listing
@@ -54,13 +53,10 @@ def _product_body(
     return body
 
 
-class ProductsResource(Listing[Product]):
+class ProductsResource(Listing[Product], area="products"):
     """Products: ``/products`` and ``/products/{productId}``."""
 
     __slots__ = ()
-    _page_type = Page[Product]
-    _area = "products"
-    _path = "/products"
 
     async def create(
         self,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from smartsender_async.models.common import Page
 from smartsender_async.models.contacts import Tag
 from smartsender_async.resources._base import check_id, check_text
 from smartsender_async.resources._shapes import SearchableListing
@@ -28,13 +27,10 @@ def check_color(value: Any) -> str:
     return color
 
 
-class TagsResource(SearchableListing[Tag]):
+class TagsResource(SearchableListing[Tag], area="tags"):
     """Tags: ``/tags`` and ``/tags/{tagId}``.  ``list(term)`` matches names partially."""
 
     __slots__ = ()
-    _page_type = Page[Tag]
-    _area = "tags"
-    _path = "/tags"
 
     async def create(self, name: str, *, color: str | None = None) -> Tag:
         """Create a tag (``POST /tags``); ``name`` must be unique in the project.

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from smartsender_async.models.common import Page
 from smartsender_async.models.contacts import Variable
 from smartsender_async.resources._base import check_choice, check_id, check_text
 from smartsender_async.resources._shapes import SearchableListing, check_opt_text
@@ -30,13 +29,10 @@ def _check_choices(choices: Any) -> str:
     return ",".join(items)
 
 
-class VariablesResource(SearchableListing[Variable]):
+class VariablesResource(SearchableListing[Variable], area="variables"):
     """Variables: ``/variables`` and ``/variables/{variableId}``."""
 
     __slots__ = ()
-    _page_type = Page[Variable]
-    _area = "variables"
-    _path = "/variables"
 
     async def create(
         self,
