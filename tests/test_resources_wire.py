@@ -997,6 +997,41 @@ async def test_fire_and_pay_are_not_retried(mock: respx.MockRouter) -> None:
     assert mock.calls.call_count == 2
 
 
+async def test_product_update_sends_only_what_is_given(
+    mock: respx.MockRouter, client: SmartSender
+) -> None:
+    mock.put("/products/12").respond(json={"id": 12})
+    await client.products.update(12, name="Tee", labels=(x for x in [3, 4]))
+    assert json.loads(mock.calls.last.request.content) == {"name": "Tee", "labels": [3, 4]}
+    mock.post("/products").respond(json={"id": 13})
+    await client.products.create("Mug", essences=(e for e in [{"name": "S"}]))  # a generator
+    assert json.loads(mock.calls.last.request.content) == {
+        "name": "Mug",
+        "essences": [{"name": "S"}],
+    }
+
+
+async def test_pay_accepts_a_date_and_a_decimal(
+    mock: respx.MockRouter, client: SmartSender
+) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    mock.put("/contacts/5/invoices").respond(json={"orderId": "u"})
+    for amount, wire in ((Decimal("150"), 150), (Decimal("99.50"), 99.5)):
+        await client.contacts.pay_invoice(
+            5,
+            order_id="u",
+            essence_id=1,
+            payment_system_id=1,
+            amount=amount,  # type: ignore[arg-type]
+            currency="uah",
+            date=date(2026, 3, 18),
+        )
+        sent = json.loads(mock.calls.last.request.content)
+        assert sent["amount"] == wire and sent["date"] == "2026-03-18 00:00:00"
+
+
 async def test_aware_pay_date_goes_to_utc(mock: respx.MockRouter, client: SmartSender) -> None:
     mock.put("/contacts/5/invoices").respond(json={"orderId": "u"})
     kyiv = timezone(timedelta(hours=2))
@@ -1148,6 +1183,9 @@ BAD: list[tuple[str, Call, type[Exception]]] = [
     ("products essence type", lambda c: c.products.create("x", essences=[1]), TypeError),  # type: ignore[list-item]
     ("products labels", lambda c: c.products.create("x", essences=[{}], labels="1"), TypeError),  # type: ignore[arg-type]
     ("products update name", lambda c: c.products.update(1, name="", essences=[{}]), ValueError),
+    ("products update nothing", lambda c: c.products.update(1), ValueError),
+    ("products update no essence", lambda c: c.products.update(1, essences=[]), ValueError),
+    ("products create essences", lambda c: c.products.create("x", essences=None), TypeError),  # type: ignore[arg-type]
     ("cashiers.get id", lambda c: c.cashiers.get(0), ValueError),
     ("involve enabled", lambda c: c.operators.involve(1, None), TypeError),  # type: ignore[arg-type]
     ("involve id", lambda c: c.operators.involve(None, True), TypeError),  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from smartsender_async.errors import ResponseDecodeError
@@ -82,12 +83,16 @@ def _check_date(value: Any) -> str:
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
         return f"{value:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, date):
+        return f"{value:%Y-%m-%d} 00:00:00"
     if isinstance(value, str) and _DATE.fullmatch(value):
         return value
     raise TypeError(f"date must be a datetime or a 'YYYY-MM-DD HH:MM:SS' string, got {value!r}")
 
 
 def _check_amount(value: Any) -> int | float:
+    if isinstance(value, Decimal):
+        value = int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"amount must be a number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
@@ -466,7 +471,7 @@ class ContactsResource(ApiResource):
         payment_system_id: int,
         amount: float,
         currency: str,
-        date: datetime | str,
+        date: datetime | date | str,
     ) -> Invoice:
         """Record a payment made outside Smart Sender (``PUT /contacts/{contactId}/invoices``).
 
@@ -479,10 +484,10 @@ class ContactsResource(ApiResource):
             order_id: the invoice's order id.
             essence_id: the product variant paid for.
             payment_system_id: the payment system (a :class:`Cashier` id).
-            amount: the amount paid (positive).
+            amount: the amount paid (positive; an int, a float or a Decimal).
             currency: a 3-letter code; sent lower-case (``"UAH"`` → ``"uah"``).
-            date: when it was paid: a datetime (an aware one is converted to UTC) or a
-                ``"YYYY-MM-DD HH:MM:SS"`` string.
+            date: when it was paid: a datetime (an aware one is converted to UTC), a
+                date (midnight) or a ``"YYYY-MM-DD HH:MM:SS"`` string.
         """
         ids = (check_id("contact_id", contact_id),)
         body = {

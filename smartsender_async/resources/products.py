@@ -40,10 +40,12 @@ def _check_essences(essences: Any) -> list[dict[str, Any]]:
 def _product_body(
     name: Any, essences: Any, labels: Any, payment_systems: Any, category_id: Any
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": check_text("name", name),
-        "essences": _check_essences(essences),
-    }
+    """The fields given (``None`` is left out), checked."""
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = check_text("name", name)
+    if essences is not None:
+        body["essences"] = _check_essences(essences)
     if labels is not None:
         body["labels"] = _check_ids("labels", labels)
     if payment_systems is not None:
@@ -79,6 +81,9 @@ class ProductsResource(Listing[Product], area="products"):
             payment_systems: payment-system (cashier) ids.
             category_id: the category.
         """
+        name = check_text("name", name)
+        if essences is None:
+            raise TypeError("essences is required: at least one variant")
         body = _product_body(name, essences, labels, payment_systems, category_id)
         return await self._create(Product, "POST", "products.create", "/products", (), body)
 
@@ -86,19 +91,27 @@ class ProductsResource(Listing[Product], area="products"):
         self,
         product_id: int,
         *,
-        name: str,
-        essences: Iterable[ProductEssence | Mapping[str, Any]],
+        name: str | None = None,
+        essences: Iterable[ProductEssence | Mapping[str, Any]] | None = None,
         labels: Iterable[int] | None = None,
         payment_systems: Iterable[int] | None = None,
         category_id: int | None = None,
     ) -> Product:
-        """Replace a product (``PUT /products/{productId}``): the same fields and rules as
-        :meth:`create`, and the answer is the product."""
+        """Change a product (``PUT /products/{productId}``); the answer is the product.
+
+        Only the fields given are sent.  The documentation gives update the same rules as
+        :meth:`create` (``name`` and at least one variant), a third-party catalog makes
+        every field optional: send the whole product if the server refuses a part.
+
+        Raises:
+            ValueError: no field given, or ``essences`` empty (no request is sent).
+        """
         ids = (check_id("product_id", product_id),)
         body = _product_body(name, essences, labels, payment_systems, category_id)
-        return await self._create(
-            Product, "PUT", "products.update", "/products/{productId}", ids, body
-        )
+        if not body:
+            raise ValueError("nothing to update: pass name=, essences= or another field")
+        template = "/products/{productId}"
+        return await self._create(Product, "PUT", "products.update", template, ids, body)
 
     async def delete(self, product_id: int) -> None:
         """Delete a product (``DELETE /products/{productId}``)."""
