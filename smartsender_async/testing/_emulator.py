@@ -533,7 +533,7 @@ class Emulator:
     def contact_ids(self) -> list[int]:
         """Every contact id (``GET /contacts`` order): generated, then created by gates."""
         with self._lock:
-            return self.project.contact_ids()
+            return list(self.project.contact_ids())
 
     def contact_info(self, contact_id: int) -> dict[str, Any]:
         """The contact as ``GET /contacts/{contactId}/info`` renders it (flat variables)."""

@@ -15,7 +15,7 @@ disappears from them.  Like the store, nothing here knows about HTTP.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -166,7 +166,8 @@ class Project:
         self._overlays: dict[int, Overlay] = {}
         self._created: dict[int, dict[str, Any]] = {}  # contact id -> base body
         self._created_gates: dict[int, list[dict[str, Any]]] = {}  # contact id -> gates
-        self._gates_by_identifier: dict[tuple[int, str], dict[str, Any]] = {}
+        # (channel id, identifier) -> (contact id, gate)
+        self._gates_by_identifier: dict[tuple[int, str], tuple[int, dict[str, Any]]] = {}
         self._next_gate = CREATED_GATE_BASE
         self._invoice_count = 0
         self.deleted_variables: set[str] = set()
@@ -207,9 +208,11 @@ class Project:
 
     # ------------------------------------------------------------------ contacts
 
-    def contact_ids(self) -> list[int]:
-        """Every contact id, generated ones first, then those created through gates."""
-        return [*range(CONTACT_ID_BASE, CONTACT_ID_BASE + self.store.n), *self._created]
+    def contact_ids(self) -> Sequence[int]:
+        """Every contact id, generated ones first, then those created through gates (a
+        ``range`` while there are none, so paging 100,000 contacts builds no list)."""
+        generated = range(CONTACT_ID_BASE, CONTACT_ID_BASE + self.store.n)
+        return [*generated, *self._created] if self._created else generated
 
     def has_contact(self, contact_id: int) -> bool:
         return self.store.contact_index(contact_id) is not None or contact_id in self._created
@@ -420,7 +423,9 @@ class Project:
         new contact (``person``: firstName, lastName, email, phone, parameters)."""
         key = (channel["id"], identifier)
         found = self._gates_by_identifier.get(key)
-        if found is None:
+        if found is not None:
+            contact_id, gate = found
+        else:
             contact_id = CREATED_CONTACT_BASE + len(self._created)
             first, last = person.get("firstName") or "", person.get("lastName") or ""
             self._created[contact_id] = {
@@ -439,18 +444,17 @@ class Project:
             parameters = person.get("parameters") or {}
             if parameters:
                 self.overlay(contact_id).values.update(parameters)
-            found = {
+            gate = {
                 "id": self._next_gate,
                 "subscribed": True,
                 "channel": {"type": channel["type"], "name": channel["name"]},
                 "unreadMessages": 0,
                 "identifier": identifier,
-                "contactId": contact_id,
             }
             self._next_gate += 1
-            self._gates_by_identifier[key] = found
-            self._created_gates.setdefault(contact_id, []).append(found)
-        return {**found, "contact": self.render_contact(found["contactId"])}
+            self._gates_by_identifier[key] = (contact_id, gate)
+            self._created_gates.setdefault(contact_id, []).append(gate)
+        return {**gate, "contact": self.render_contact(contact_id)}
 
 
 def _union(first: Iterable[Any], second: Iterable[Any]) -> list[Any]:
