@@ -141,6 +141,14 @@ CHOICES: tuple[Behaviour, ...] = (
         ),
     ),
     Behaviour(
+        "contact-update-chat",
+        "choice",
+        (
+            "A contact's new firstName or lastName shows in the contact, not in its chat's "
+            "name or contact.fullName."
+        ),
+    ),
+    Behaviour(
         "contact-update-unknown-variable",
         "choice",
         (
