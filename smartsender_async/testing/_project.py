@@ -33,13 +33,14 @@ _TAG_COLORS = ("E53935", "8E24AA", "43A047", "FB8C00")
 _GROUPS = ((1, "Customers"), (2, "Partners"), (3, "Newsletter"))
 _VARIABLES = (("city", "string", "City of delivery"), ("orders", "number", "Orders placed"))
 _DEFINITIONS = (("support_phone", "+380441234567"), ("free_shipping_from", 1500))
-#: (type, name, link) of the project's channels; the first four are the generated gates'.
+#: (type, name, link) of the project's channels: the WhatsApp one (the only type that
+#: takes gate creation) first, then the generated gates' four.
 _CHANNELS = (
+    ("whatsapp", "Shop Helper WA", "https://wa.me/380441234567"),
     ("telegram", "shop_helper_bot", "https://t.me/shop_helper_bot"),
     ("viber", "Shop Helper", "viber://pa?chatURI=shophelper"),
     ("instagram", "shop.helper", "https://instagram.com/shop.helper"),
     ("facebook", "Shop Helper Page", "https://m.me/shophelper"),
-    ("whatsapp", "Shop Helper WA", "https://wa.me/380441234567"),
 )
 _CASHIERS = ((1, "LiqPay", "liqpay"), (2, "Monobank", "monobank"), (3, "Cash on delivery", "cash"))
 #: (name, [(variant, amount, currency)]) of the generated products.
