@@ -149,7 +149,7 @@ class Project:
         self.products = Catalog(601)
         self._next_essence = 701
         for name, variants in _PRODUCTS:
-            self.products.add(
+            product = self.products.add(
                 {
                     "name": name,
                     "labels": [],
@@ -159,7 +159,6 @@ class Project:
                     "createdAt": created,
                 }
             )
-            product = self.products.items[max(self.products.items)]
             product["essences"] = [
                 self.new_essence(product, {"name": v, "cash": {"amount": a, "currency": c}})
                 for v, a, c in variants
