@@ -451,3 +451,18 @@ def test_options_are_checked() -> None:
     ):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             Emulator(chats=1, **kwargs)
+
+
+@pytest.mark.parametrize(("form", "expected"), [("seconds", int), ("iso", str)])
+def test_generated_transient_messages_use_the_chosen_form(form: str, expected: type) -> None:
+    emulator = Emulator(chats=1, messages_per_chat=40, transient_timestamp=form)
+    chat = emulator.chat_ids()[0]
+    transients = [
+        m
+        for m in map(emulator.message, emulator.message_ids(chat))
+        if m["content"]["type"] == "transient"
+    ]
+    assert transients
+    for message in transients:
+        stamp = message["content"]["resource"]["parameters"]["context"]["timestamp"]
+        assert isinstance(stamp, expected)
