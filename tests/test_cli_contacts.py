@@ -181,3 +181,23 @@ def test_every_command_works_on_the_demo_project(tmp_path: Path) -> None:
         result = smartsender(*args)
         assert result.returncode == 0, (args, result.stderr)
         assert "demo project" in result.stderr
+
+
+def test_a_refused_token_is_exit_1_and_never_echoed(emulator: Emulator) -> None:
+    cid = str(emulator.contact_ids()[0])
+    with emulator.serve() as url:
+        for args in (["contacts"], ["contact", cid], ["contact", "tag", cid, "vip"]):
+            result = CliRunner().invoke(cli, ["--base-url", url, "--token", "s3cret", *args])
+            assert result.exit_code == 1, (args, result.output)
+            assert "refused the token" in result.stderr
+            assert "s3cret" not in result.output
+    assert emulator.fired(int(cid)) == []
+
+
+def test_empty_tag_and_odd_variable_names(emulator: Emulator, cid: int) -> None:
+    assert run(emulator, "contact", "tag", str(cid), " ").exit_code == 2
+    assert emulator.stats.requests == 0
+    result = run(emulator, "contact", "set", str(cid), "мій код=✓", "x==")
+    assert result.exit_code == 0, result.output
+    info = emulator.contact_info(cid)
+    assert (info["мій код"], info["x"]) == ("✓", "=")
