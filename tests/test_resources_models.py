@@ -320,3 +320,17 @@ def test_transient_built_in_code_encodes_its_timestamp() -> None:
     wire = converter.unstructure(m.Message(id=1, content=content))["content"]
     assert wire["resource"]["parameters"]["context"]["timestamp"] == "2026-03-18T16:40:12.000000Z"
     assert m.deletion_time(AT.replace(tzinfo=None)) == AT
+
+
+def test_models_are_hashable_and_frozen() -> None:
+    import attrs
+
+    decoded = [
+        structure(PRODUCT, m.Product),
+        structure(INVOICE, m.Invoice),
+        structure({"id": 1, "value": [1, 2]}, m.Definition),
+        structure({"name": "x", "value": {"a": 1}}, m.Variable),
+    ]
+    assert len(set(decoded)) == 4
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        decoded[0].name = "other"  # type: ignore[misc]
