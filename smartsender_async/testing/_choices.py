@@ -137,7 +137,8 @@ CHOICES: tuple[Behaviour, ...] = (
         "inferred",
         (
             "PUT /contacts/{id} takes values (variable name -> value) and the system fields "
-            "firstName, lastName, email and phone; fullName follows them."
+            "firstName, lastName, email and phone (at most 255 characters; an e-mail form; "
+            "'+' and 7 to 15 digits); fullName follows them."
         ),
     ),
     Behaviour(
@@ -265,6 +266,11 @@ CHOICES: tuple[Behaviour, ...] = (
         ("PUT /variables/{id} takes name and description, each optional."),
     ),
     Behaviour(
+        "variable-delete",
+        "inferred",
+        ("Deleting a variable removes its value from every contact's variables and /info."),
+    ),
+    Behaviour(
         "definition-value",
         "choice",
         (
@@ -295,6 +301,14 @@ CHOICES: tuple[Behaviour, ...] = (
         (
             "Gate creation on a non-WhatsApp channel answers 422 with a channelId description"
             " (the real error is unknown)."
+        ),
+    ),
+    Behaviour(
+        "gate-body",
+        "choice",
+        (
+            "A created gate reads {id, subscribed, channel {type, name}, unreadMessages, "
+            "identifier, contact}, contact being the contact as GET /contacts/{id} renders it."
         ),
     ),
     Behaviour(
