@@ -457,13 +457,6 @@ class Store:
             ],
         }
 
-    def render_contact_info(self, i: int) -> dict[str, Any]:
-        contact = self.render_contact(i)
-        variables = contact.pop("variables")
-        for var in variables:
-            contact[var["name"]] = var["value"]
-        return contact
-
     def operator_name(self, operator_id: int) -> str:
         j = operator_id - OPERATOR_ID_BASE
         h = _h(self._sk, j, 15)
