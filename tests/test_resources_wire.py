@@ -1314,3 +1314,22 @@ async def test_dot_segments_cannot_turn_a_call_into_another(
     assert mock.calls.call_count == 0
     with pytest.raises(ValueError):
         fill("/contacts/{contactId}/funnels/{serviceKey}", (5, ".."))
+
+
+async def test_which_writes_are_retried(mock: respx.MockRouter) -> None:
+    """POST writes are sent once; create_gate (idempotent on the server) and PUT are retried."""
+    from smartsender_async import APIConnectionError, RetryPolicy
+
+    reset = httpx.ReadError("reset")
+    gate = mock.post("/channels/2/gates").mock(
+        side_effect=[reset, reset, httpx.Response(200, json={"id": 70})]
+    )
+    tag = mock.post("/contacts/5/tags/7").mock(side_effect=reset)
+    update = mock.put("/contacts/5").mock(side_effect=[reset, httpx.Response(200, json=ACK)])
+    policy = RetryPolicy(max_attempts=4, backoff_base=0.0)
+    async with SmartSender("t", retry=policy, rate_limit=None) as client:
+        assert (await client.channels.create_gate(2, identifier="1", first_name="A")).id == 70
+        with pytest.raises(APIConnectionError):
+            await client.contacts.add_tag(5, 7)
+        await client.contacts.update(5, values={"a": "b"})
+    assert (gate.call_count, tag.call_count, update.call_count) == (3, 1, 2)
