@@ -310,6 +310,14 @@ def _specs(cls: type[Any]) -> list[_FieldSpec]:
             spec = _FieldSpec(field.name, wire, required, "content", structure_content, default)
         elif _is_record(inner):
             spec = _FieldSpec(field.name, wire, required, "record", _record_fn(inner), default)
+        elif (
+            get_origin(tp) is tuple
+            and _is_record(get_args(tp)[0])
+            and field.metadata.get("one_or_many")
+        ):
+            # The wire holds one object or a list of them (an invoice's ``essence``).
+            convert = _one_or_many(_record_fn(get_args(tp)[0]))
+            spec = _FieldSpec(field.name, wire, required, "scalar", convert, default)
         elif get_origin(tp) is tuple and _is_record(get_args(tp)[0]):
             spec = _FieldSpec(
                 field.name,
@@ -331,6 +339,19 @@ def _specs(cls: type[Any]) -> list[_FieldSpec]:
 def _via_cattrs(tp: Any) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         return converter.structure(value, tp)
+
+    return convert
+
+
+def _one_or_many(item: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A tuple from one object or a list of objects; ``[]`` and ``{}`` give ``()``."""
+
+    def convert(value: Any) -> tuple[Any, ...]:
+        if value.__class__ is dict:
+            return (item(value),) if value else ()
+        if value.__class__ is list:
+            return tuple([item(x) for x in value])
+        raise TypeError(f"expected an object or a list, got {value!r:.80}")
 
     return convert
 
@@ -911,8 +932,8 @@ def unstructure_content(content: Content) -> dict[str, Any]:
     if isinstance(content, TransientContent):
         if content.original is not None:
             params["original"] = unstructure_content(content.original)
-        if content.timestamp is not None:
-            params["context"] = {"timestamp": content.timestamp}
+        if content.timestamp is not None and not content.raw:
+            params["context"] = {"timestamp": format_timestamp(content.timestamp)}
     elif isinstance(content, MediaGroupContent):
         if not content.raw:
             params["media"] = [{"resource": {"parameters": {"url": u}}} for u in content.urls]

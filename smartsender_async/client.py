@@ -20,16 +20,25 @@ from smartsender_async._version import __version__
 from smartsender_async.errors import (
     ResponseDecodeError,
     SmartSenderError,
+    WriteRejectedError,
     from_response,
     scrub,
     truncate_body,
 )
 from smartsender_async.models.common import ResponseInfo
+from smartsender_async.models.project import Project
 from smartsender_async.ratelimit import RateLimit, RateLimiter, make_limiter
+from smartsender_async.resources.cashiers import CashiersResource
+from smartsender_async.resources.channels import ChannelsResource
 from smartsender_async.resources.chats import ChatsResource
 from smartsender_async.resources.contacts import ContactsResource
+from smartsender_async.resources.definitions import DefinitionsResource
+from smartsender_async.resources.funnels import FunnelsResource
 from smartsender_async.resources.gates import GatesResource
 from smartsender_async.resources.operators import OperatorsResource
+from smartsender_async.resources.products import ProductsResource
+from smartsender_async.resources.tags import TagsResource
+from smartsender_async.resources.variables import VariablesResource
 from smartsender_async.retry import AttemptResult, RequestEvent, RetryPolicy, send_with_retry
 
 __all__ = [
@@ -264,11 +273,34 @@ class SmartSender:
         self.chats = ChatsResource(self)
         """Chats: list, get, read, close, assign, messages, streams."""
         self.contacts = ContactsResource(self)
-        """Contacts: get, search, chat, messages, send."""
+        """Contacts: list, search, get, info, update, fire, merge, messages, send, tags,
+        funnels, groups, gates, cart, invoices."""
         self.operators = OperatorsResource(self)
-        """Operators: list, stream."""
+        """Operators: list, stream, involve."""
         self.gates = GatesResource(self)
         """Gates: edit and delete sent messages."""
+        self.tags = TagsResource(self)
+        """Tags: list, stream, create, update, delete."""
+        self.funnels = FunnelsResource(self)
+        """Funnels: list, stream."""
+        self.variables = VariablesResource(self)
+        """Contact variables: list, stream, create, update, delete."""
+        self.definitions = DefinitionsResource(self)
+        """Global variables: list, stream, get, create, update, delete."""
+        self.channels = ChannelsResource(self)
+        """Channels: list, stream, get, set_active, create_gate."""
+        self.products = ProductsResource(self)
+        """Products: list, stream, create, update, delete."""
+        self.cashiers = CashiersResource(self)
+        """Payment systems: list, stream, get."""
+
+    async def me(self) -> Project:
+        """The project this token belongs to (``GET /me``); also a cheap token check.
+
+        Raises:
+            AuthenticationError, PermissionDeniedError: the token is wrong.
+        """
+        return await self.request("GET", "/me", model=Project, operation="me", template="/me")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -435,6 +467,14 @@ class SmartSender:
             method, path, None, json_body, idempotent, operation, template
         )
         data = self._json(response)
+        if isinstance(data, dict) and data.get("state") is False:
+            raise WriteRejectedError(
+                f'{method} {path}: the server answered {{"state": false}}',
+                body=data,
+                status_code=response.status_code,
+                raw_body=truncate_body(response.content),
+                response=response,
+            )
         if not (isinstance(data, dict) and data.get("state") is True):
             raise ResponseDecodeError(
                 f'{method} {path}: expected {{"state": true}}',

@@ -436,3 +436,19 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
     if cls is None:
         cls = ServerError if status >= 500 else APIError
     return cls(message, **kwargs)
+
+
+class WriteRejectedError(ResponseDecodeError):
+    """A write was answered ``{"state": false}``: the server did not do it.
+
+    ``body`` is the decoded answer (anything beside ``state`` the server said is there);
+    ``raw_body`` its text.  A subclass of :class:`ResponseDecodeError`, which is what other
+    answers than ``{"state": true}`` raise.
+    """
+
+    def __init__(self, message: str, *, body: Any, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.body = body
+
+
+__all__ += ["WriteRejectedError"]

@@ -470,13 +470,18 @@ async def test_delete_messages_with_a_json_body_on_delete(
         "DELETE", f"/gates/{gate_id}/messages", json={"messageIds": doomed}
     )
     assert (response.status_code, response.json()) == (200, {"state": True})
-    remaining = emulator.message_ids(chat_id)
-    assert not set(doomed) & set(remaining)
-    assert len(remaining) == 40 - len(doomed)
+    # A deleted message stays in the history, as a transient one (reference §2.4).
+    assert emulator.message_ids(chat_id)[:6] == [m["id"] for m in newest]
     listed = await get_json(http, f"/chats/{chat_id}/messages", activities=1)
-    assert [m["id"] for m in listed["collection"]] == remaining[:20]
-    with pytest.raises(KeyError):
-        emulator.message(doomed[0])
+    by_id = {m["id"]: m for m in listed["collection"]}
+    for message in newest:
+        content = by_id[message["id"]]["content"]
+        if message["id"] in doomed and message["content"]["type"] != "transient":
+            assert content["type"] == "transient"
+            assert content["resource"]["parameters"]["original"] == message["content"]
+        else:
+            assert content == message["content"]
+    assert emulator.message(doomed[0])["content"]["type"] == "transient"
 
 
 async def test_delete_is_all_or_nothing(http: httpx.AsyncClient, emulator: Emulator) -> None:
@@ -521,7 +526,12 @@ async def test_a_sent_message_can_be_edited_and_deleted(
         "DELETE", f"/gates/{gate}/messages", json={"messageIds": [sent["id"]]}
     )
     assert response.status_code == 200
-    assert emulator.message_ids(chat_id)[0] != sent["id"]
+    assert emulator.message_ids(chat_id)[0] == sent["id"]
+    content = emulator.message(sent["id"])["content"]
+    assert content["type"] == "transient"
+    assert content["resource"]["parameters"]["original"]["resource"]["parameters"] == {
+        "content": "b"
+    }
 
 
 # ---------------------------------------------------------------------- contacts, operators, me

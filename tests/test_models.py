@@ -219,7 +219,7 @@ def test_transient_keeps_original() -> None:
     msg = structure({"id": 1, "content": wire}, Message)
     assert isinstance(msg.content, m.TransientContent)
     assert msg.content.original == m.TextContent(content="gone")
-    assert msg.content.timestamp == 17
+    assert msg.content.timestamp == datetime(1970, 1, 1, 0, 0, 17, tzinfo=UTC)
 
 
 def test_unknown_content_type_keeps_raw() -> None:

@@ -225,7 +225,10 @@ async def test_bad_ids_and_flags_are_refused_before_any_request(
             with contextlib.suppress(SmartSenderError):  # ASCII digit strings are ids
                 await _run(resource, method_name, name, "5", companions)
             assert transport.requests, "an ASCII-digit string id must be accepted"
+        optional = inspect.signature(getattr(resource, method_name)).parameters[name].default
         for bad in BAD_IDS if kind == "id" else BAD_BOOLS:
+            if bad is None and optional is None:
+                continue  # None is how an optional argument is left out
             transport.requests.clear()
             with pytest.raises((TypeError, ValueError)) as info:
                 await _run(resource, method_name, name, bad, companions)

@@ -781,6 +781,8 @@ def serve(
     _note("emulator stopped")
 
 
+from . import _contacts  # noqa: E402, F401  (adds the `contacts` and `contact` commands)
+
 # --------------------------------------------------------------------------- entry point
 
 

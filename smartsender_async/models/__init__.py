@@ -5,9 +5,9 @@ Attributes are snake_case; the wire's camelCase keys are mapped by the converter
 ``extra``, so nothing the server sent is lost.
 """
 
-from smartsender_async.models.chats import Channel, Chat, ChatContact, Gate
+from smartsender_async.models.chats import Channel, ChannelDetails, Chat, ChatContact, Gate
 from smartsender_async.models.common import Cursor, Page, ResponseInfo
-from smartsender_async.models.contacts import Contact, Funnel, Tag, Variable
+from smartsender_async.models.contacts import Contact, Funnel, Group, Tag, Variable
 from smartsender_async.models.messages import (
     CONTENT_TYPES,
     ActionContent,
@@ -34,8 +34,19 @@ from smartsender_async.models.messages import (
     UnknownContent,
     VideoContent,
     VoiceContent,
+    deletion_time,
 )
 from smartsender_async.models.operators import Operator, OperatorInfo
+from smartsender_async.models.products import (
+    Cash,
+    Cashier,
+    Invoice,
+    InvoiceLog,
+    Product,
+    ProductEssence,
+    ProductRef,
+)
+from smartsender_async.models.project import Definition, Project
 
 __all__ = [
     "CONTENT_TYPES",
@@ -43,17 +54,24 @@ __all__ = [
     "AnimationContent",
     "AudioContent",
     "Button",
+    "Cash",
+    "Cashier",
     "Channel",
+    "ChannelDetails",
     "Chat",
     "ChatContact",
     "Contact",
     "ContactContent",
     "Content",
     "Cursor",
+    "Definition",
     "FileContent",
     "Funnel",
     "Gate",
+    "Group",
     "InputContent",
+    "Invoice",
+    "InvoiceLog",
     "LinkContent",
     "LocationContent",
     "MediaGroupContent",
@@ -64,6 +82,10 @@ __all__ = [
     "Page",
     "PendingTextContent",
     "PictureContent",
+    "Product",
+    "ProductEssence",
+    "ProductRef",
+    "Project",
     "ResponseInfo",
     "Sender",
     "Tag",
@@ -76,4 +98,5 @@ __all__ = [
     "Variable",
     "VideoContent",
     "VoiceContent",
+    "deletion_time",
 ]

@@ -11,17 +11,93 @@ import attrs
 
 from smartsender_async.models.common import EMPTY, ResponseInfo
 
-__all__ = ["Channel", "Chat", "ChatContact", "Gate"]
+__all__ = ["Channel", "ChannelDetails", "Chat", "ChatContact", "Gate"]
+
+
+def _extra_value(extra: Mapping[str, Any], key: str, kind: str) -> Any:
+    """A field kept in ``extra``, converted leniently (``None`` when absent or unreadable)."""
+    from smartsender_async import _convert  # imports this module
+
+    value = extra.get(key)
+    convert = {
+        "int": _convert._opt_int,
+        "str": _convert._opt_str,
+        "bool": _convert._opt_bool,
+        "time": _convert.parse_timestamp,
+    }[kind]
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @attrs.frozen
 class Channel:
-    """The messenger behind a gate: ``type`` is ``telegram``, ``viber``, ``instagram``,
-    ``facebook`` or another channel; ``name`` is the bot or page name."""
+    """A messenger channel: ``type`` is ``telegram``, ``viber``, ``instagram``,
+    ``facebook``, ``whatsapp`` or another; ``name`` is the bot or page name.
+
+    Inside a gate (``gate.channel``) only ``type`` and ``name`` are seen.  The project-level
+    fields that ``client.channels`` returns (:class:`ChannelDetails`) are readable here
+    too, from ``extra``: ``id``, ``app``, ``link``, ``active``, ``occupied``, ``referrer``,
+    ``created_at`` and ``updated_at`` (``None`` when absent).
+    """
 
     type: str | None = None
     name: str | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+
+    @property
+    def id(self) -> int | None:
+        """The channel id (what ``channels.get`` takes)."""
+        return _extra_value(self.extra, "id", "int")  # type: ignore[no-any-return]
+
+    @property
+    def app(self) -> str | None:
+        """The channel's app (third-party catalog only)."""
+        return _extra_value(self.extra, "app", "str")  # type: ignore[no-any-return]
+
+    @property
+    def link(self) -> str | None:
+        """A link to the bot or page (third-party catalog only)."""
+        return _extra_value(self.extra, "link", "str")  # type: ignore[no-any-return]
+
+    @property
+    def active(self) -> bool | None:
+        """Whether the channel is switched on (third-party catalog only)."""
+        return _extra_value(self.extra, "active", "bool")  # type: ignore[no-any-return]
+
+    @property
+    def occupied(self) -> bool | None:
+        """Third-party catalog only; meaning unknown."""
+        return _extra_value(self.extra, "occupied", "bool")  # type: ignore[no-any-return]
+
+    @property
+    def referrer(self) -> int | None:
+        """Third-party catalog only; meaning unknown."""
+        return _extra_value(self.extra, "referrer", "int")  # type: ignore[no-any-return]
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the channel was connected (third-party catalog only)."""
+        return _extra_value(self.extra, "createdAt", "time")  # type: ignore[no-any-return]
+
+    @property
+    def updated_at(self) -> datetime | None:
+        """When the channel last changed (third-party catalog only)."""
+        return _extra_value(self.extra, "updatedAt", "time")  # type: ignore[no-any-return]
+
+
+@attrs.frozen
+class ChannelDetails(Channel):
+    """A :class:`Channel` as ``client.channels`` returns it (``list``, ``get``, ``stream``).
+
+    The same fields and properties (``id``, ``active``, ... read leniently from
+    ``extra``, since only a third-party catalog lists them: a surprising value reads as
+    ``None`` instead of failing the whole page); it adds ``response_info``, which the
+    channels shared by many gates do not carry.
+    """
+
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -29,13 +105,15 @@ class Gate:
     """One channel connection of a contact (a gate per channel per contact).
 
     ``id`` is what :meth:`GatesResource.edit_message` and
-    :meth:`GatesResource.delete_messages` take.
+    :meth:`GatesResource.delete_messages` take.  A third-party catalog adds ``unreadMessages``
+    and ``contact``; when sent, they are in ``extra``.
     """
 
     id: int | None = None
     subscribed: bool | None = None
     channel: Channel | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
 
 @attrs.frozen

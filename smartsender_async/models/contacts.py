@@ -1,4 +1,9 @@
-"""Contacts: :class:`Contact` and its tags, variables and funnels."""
+"""Contacts: :class:`Contact` and its tags, variables, funnels and groups.
+
+:class:`Tag`, :class:`Funnel` and :class:`Variable` are both what a contact carries and
+what the project-level lists (``client.tags``, ``client.funnels``, ``client.variables``)
+return: the same objects, with the fields each place sends.
+"""
 
 from __future__ import annotations
 
@@ -10,33 +15,73 @@ import attrs
 
 from smartsender_async.models.common import EMPTY, ResponseInfo
 
-__all__ = ["Contact", "Funnel", "Tag", "Variable"]
+__all__ = ["Contact", "Funnel", "Group", "Tag", "Variable"]
 
 
 @attrs.frozen
 class Tag:
-    """A tag attached to a contact."""
+    """A tag (``GET /tags``, ``contact.tags``, ``contacts.tags(id)``).
+
+    ``id`` is what ``contacts.add_tag`` and ``tags.update`` take.  ``color`` is a 6-digit
+    hex string, probably without ``#`` (inferred from the create call, not seen in a
+    response); ``created_at`` is seen in the project list, not in a contact's tags.
+    """
 
     id: int | None = None
     name: str | None = None
+    color: str | None = None
+    created_at: datetime | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
 
 @attrs.frozen
 class Variable:
-    """A contact variable: ``name`` and its ``value`` as the server sent it."""
+    """A contact variable.
+
+    In ``contact.variables`` it is a ``name`` and its ``value`` as the server sent it.  In
+    ``client.variables`` it is the variable's definition: ``name``, ``type`` (``url``,
+    ``date``, ``enum``, ``email``, ``phone``, ``number`` or ``string``) and
+    ``description``.  ``id``, ``created_at`` and ``updated_at`` come only from a
+    third-party catalog (not seen in live data), so they may stay ``None``.
+    """
 
     name: str | None = None
     value: Any = attrs.field(default=None, hash=False)
+    id: int | None = None
+    type: str | None = None
+    description: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
 
 @attrs.frozen
 class Funnel:
-    """A funnel a contact is in; ``service_key`` (not an id) identifies it in the API."""
+    """A funnel; ``service_key`` (not an id) is what ``contacts.subscribe`` takes.
+
+    The JSON type of ``serviceKey`` is unknown: a number arrives here as its string.
+    ``id`` comes only from a third-party catalog, so it may stay ``None``.
+    """
 
     name: str | None = None
     service_key: str | None = None
+    id: int | None = None
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+
+
+@attrs.frozen
+class Group:
+    """A contact group (``contacts.groups(id)``).
+
+    Its fields are not documented: ``id`` and ``name`` are assumed, anything else the
+    server sends is in ``extra``.  Which key ``contacts.add_group`` takes (the path says
+    ``serviceId``) is unknown; look in ``extra`` for a ``serviceId``.
+    """
+
+    id: int | None = None
+    name: str | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
 
 

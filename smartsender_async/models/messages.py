@@ -11,7 +11,7 @@ the raw dict.  Every content object also keeps the dict it came from as ``raw`` 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import attrs
@@ -45,6 +45,7 @@ __all__ = [
     "UnknownContent",
     "VideoContent",
     "VoiceContent",
+    "deletion_time",
 ]
 
 
@@ -98,13 +99,55 @@ class PendingTextContent(Content):
     replacement: Mapping[str, Any] = attrs.field(default=EMPTY, hash=False)
 
 
+#: Above this, a numeric timestamp is read as milliseconds (1e11 s is the year 5138).
+_MILLISECONDS_FROM = 10**11
+
+
+def deletion_time(value: Any) -> datetime | None:
+    """A deleted message's ``context.timestamp`` as an aware UTC datetime.
+
+    Its true form is unknown: a real client reads it as Unix milliseconds, the emulator
+    sends Unix seconds.  Both are accepted (a number of at least 1e11 is taken as
+    milliseconds, so a millisecond time before March 1973 would be misread), and so are
+    numeric strings, ISO 8601 text and datetimes.  Anything else gives ``None``; the
+    value as sent stays in the content's ``raw``.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            from smartsender_async._convert import parse_timestamp  # imports this module
+
+            try:
+                return parse_timestamp(text)
+            except (TypeError, ValueError):
+                return None
+    if not isinstance(value, (int, float)):
+        return None
+    seconds = value / 1000 if abs(value) >= _MILLISECONDS_FROM else value
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 @attrs.frozen
 class TransientContent(Content):
-    """``transient``: a deleted message; ``original`` is what it was, when the server says."""
+    """``transient``: a deleted message.
+
+    ``original`` is what it was, when the server says; ``timestamp`` is
+    ``context.timestamp`` decoded by :func:`deletion_time` (seconds, milliseconds or ISO
+    text, as an aware UTC datetime; ``None`` when absent or unreadable).
+    """
 
     type: ClassVar[str] = "transient"
     original: MessageContent | None = None
-    timestamp: Any = attrs.field(default=None, hash=False)
+    timestamp: datetime | None = attrs.field(default=None, converter=deletion_time)
 
 
 @attrs.frozen

@@ -12,13 +12,12 @@ from smartsender_async.models.messages import Message
 from smartsender_async.pagination import FanOutStream, PageStream
 from smartsender_async.resources._base import (
     MAX_LIMITATION,
-    Resource,
     check_bool,
     check_choice,
     check_id,
     check_text,
-    page_params,
 )
+from smartsender_async.resources._shapes import ApiResource
 from smartsender_async.resources._streams import (
     by_id,
     check_stream_args,
@@ -62,7 +61,7 @@ def chat_filters(
     return params
 
 
-class ChatsResource(Resource):
+class ChatsResource(ApiResource):
     """Chats: ``GET /chats`` and ``/chats/{chatId}/…``."""
 
     __slots__ = ()
@@ -88,24 +87,23 @@ class ChatsResource(Resource):
                 ``operator_id``) or ``"unread"``.
             operator_id: the operator for ``selector="private"``.
         """
-        params = page_params(page, limitation)
-        params.update(chat_filters(term, state, selector, operator_id))
-        return await self._client.request("GET", "/chats", params=params, model=Page[Chat])
+        filters = chat_filters(term, state, selector, operator_id)
+        return await self._page(Page[Chat], "chats.list", "/chats", (), page, limitation, **filters)
 
     async def get(self, chat_id: int) -> Chat:
         """One chat (``GET /chats/{chatId}``)."""
-        chat_id = check_id("chat_id", chat_id)
-        return await self._client.request("GET", f"/chats/{chat_id}", model=Chat)
+        ids = (check_id("chat_id", chat_id),)
+        return await self._get(Chat, "chats.get", "/chats/{chatId}", ids)
 
     async def read(self, chat_id: int) -> None:
         """Mark every message in the chat as read (``PUT /chats/{chatId}/read``)."""
-        chat_id = check_id("chat_id", chat_id)
-        await self._client._acknowledge("PUT", f"/chats/{chat_id}/read")
+        ids = (check_id("chat_id", chat_id),)
+        await self._ack("PUT", "chats.read", "/chats/{chatId}/read", ids)
 
     async def close(self, chat_id: int) -> None:
         """Close the chat (``PUT /chats/{chatId}/close``)."""
-        chat_id = check_id("chat_id", chat_id)
-        await self._client._acknowledge("PUT", f"/chats/{chat_id}/close")
+        ids = (check_id("chat_id", chat_id),)
+        await self._ack("PUT", "chats.close", "/chats/{chatId}/close", ids)
 
     async def assign(self, chat_id: int, operator_id: int, *, text: str | None = None) -> None:
         """Forward the chat to an operator (``POST /chats/{chatId}/forward/{operatorId}``).
@@ -113,14 +111,12 @@ class ChatsResource(Resource):
         ``text`` is an informative note for the operator.  This call is never retried once
         the request may have reached the server.
         """
-        chat_id = check_id("chat_id", chat_id)
-        operator_id = check_id("operator_id", operator_id)
+        ids = (check_id("chat_id", chat_id), check_id("operator_id", operator_id))
         body: dict[str, Any] = {}
         if text is not None:
             body["text"] = check_text("text", text)
-        await self._client._acknowledge(
-            "POST", f"/chats/{chat_id}/forward/{operator_id}", json_body=body, idempotent=False
-        )
+        template = "/chats/{chatId}/forward/{operatorId}"
+        await self._ack("POST", "chats.assign", template, ids, body, idempotent=False)
 
     async def messages(
         self, chat_id: int, page: int = 1, limitation: int = 20, *, activities: bool = False
@@ -129,10 +125,15 @@ class ChatsResource(Resource):
 
         ``activities=True`` includes system/activity messages.
         """
-        chat_id = check_id("chat_id", chat_id)
-        params = page_params(page, limitation, activities=activities)
-        return await self._client.request(
-            "GET", f"/chats/{chat_id}/messages", params=params, model=Page[Message]
+        ids = (check_id("chat_id", chat_id),)
+        return await self._page(
+            Page[Message],
+            "chats.messages",
+            "/chats/{chatId}/messages",
+            ids,
+            page,
+            limitation,
+            activities=1 if check_bool("activities", activities) else None,
         )
 
     # ------------------------------------------------------------------ streams

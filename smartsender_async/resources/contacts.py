@@ -1,14 +1,22 @@
-"""``client.contacts``: get, list, search, chat, messages, send."""
+"""``client.contacts``: contacts and everything hung on one (messages, variables, tags,
+funnels, groups, gates, cart, invoices, triggers)."""
 
 from __future__ import annotations
 
+import math
+import re
 import time
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, TypeVar
 
-from smartsender_async.models.chats import Chat
+from smartsender_async.errors import ResponseDecodeError
+from smartsender_async.models.chats import Chat, Gate
 from smartsender_async.models.common import Page
-from smartsender_async.models.contacts import Contact
+from smartsender_async.models.contacts import Contact, Funnel, Group, Tag
 from smartsender_async.models.messages import Message
+from smartsender_async.models.products import Invoice, ProductEssence
 from smartsender_async.outgoing import (
     Animation,
     Audio,
@@ -22,57 +30,189 @@ from smartsender_async.outgoing import (
     Voice,
 )
 from smartsender_async.pagination import PageStream
-from smartsender_async.resources._base import (
-    Resource,
-    check_bool,
-    check_id,
-    check_text,
-    page_params,
+from smartsender_async.resources._base import check_bool, check_id, check_text
+from smartsender_async.resources._shapes import (
+    ApiResource,
+    by_identity,
+    check_key,
+    check_segment,
 )
 from smartsender_async.resources._streams import message_stream
 
-__all__ = ["ContactsResource"]
+__all__ = ["ContactsResource", "check_values"]
+
+T = TypeVar("T")
 
 _OUTGOING = (Text, Picture, File, Video, Audio, Voice, Animation, Location, ContactCard)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
-class ContactsResource(Resource):
+def _wire_value(name: str, value: Any) -> str | int | float | bool:
+    """A variable or field value as sent: ``None`` is sent as ``""``, which clears it."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, (str, int, float)):  # bool is an int
+        return value
+    raise TypeError(
+        f"{name} must be a str, a number, a bool or None (None clears it), got {value!r}"
+    )
+
+
+def check_values(values: Any) -> dict[str, Any]:
+    """``values`` for ``PUT /contacts/{id}``: variable names mapped to values."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"values must be a mapping of variable names to values, got {values!r}")
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        check_text("values key (a variable name)", name)
+        out[name] = _wire_value(f"values[{name!r}]", value)
+    return out
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _check_date(value: Any) -> str:
+    """``Y-m-d H:i:s``: a datetime (an aware one is taken to UTC) or text of that form."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, date):
+        return f"{value:%Y-%m-%d} 00:00:00"
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        return value
+    raise TypeError(f"date must be a datetime or a 'YYYY-MM-DD HH:MM:SS' string, got {value!r}")
+
+
+def _check_amount(value: Any) -> int | float:
+    if isinstance(value, Decimal):
+        value = int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"amount must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"amount must be a positive finite number, got {value!r}")
+    return value
+
+
+def _check_currency(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"currency must be a str, got {value!r}")
+    if not _CURRENCY.fullmatch(value):
+        raise ValueError(f"currency must be a 3-letter code such as 'UAH', got {value!r}")
+    return value.lower()
+
+
+def _funnel_key(funnel: Funnel) -> Hashable:
+    return funnel.service_key if funnel.service_key is not None else by_identity(funnel)
+
+
+def _invoice_key(invoice: Invoice) -> Hashable:
+    return invoice.order_id if invoice.order_id is not None else by_identity(invoice)
+
+
+class ContactsResource(ApiResource):
     """Contacts: ``/contacts`` and ``/contacts/{contactId}/…``."""
 
     __slots__ = ()
 
-    async def get(self, contact_id: int) -> Contact:
-        """One contact (``GET /contacts/{contactId}``)."""
-        contact_id = check_id("contact_id", contact_id)
-        return await self._client.request("GET", f"/contacts/{contact_id}", model=Contact)
+    # ------------------------------------------------------------------ reading
 
     async def list(self, page: int = 1, limitation: int = 20) -> Page[Contact]:
         """One page of the project's contacts (``GET /contacts``)."""
-        params = page_params(page, limitation)
-        return await self._client.request("GET", "/contacts", params=params, model=Page[Contact])
+        return await self._page(Page[Contact], "contacts.list", "/contacts", (), page, limitation)
+
+    def stream(self, *, concurrency: int = 4, limit: int | None = None) -> PageStream[Contact]:
+        """Every contact of the project, each once, fetching ``concurrency`` pages at a time.
+
+        Example:
+            ```python
+            # not run: needs a project with contacts
+            async for contact in client.contacts.stream():
+                print(contact.id, contact.full_name)
+            ```
+        """
+        return self._stream(self.list, concurrency, limit)
 
     async def search(self, term: str, page: int = 1, limitation: int = 20) -> Page[Contact]:
-        """Contacts matching ``term`` (``GET /contacts/search``); ``term`` must not be empty."""
+        """Contacts matching ``term`` (``GET /contacts/search``); ``term`` must not be empty.
+
+        The match is partial: filter again for an exact email or phone.
+        """
         term = check_text("term", term)
-        params = page_params(page, limitation)
-        params["term"] = term
-        return await self._client.request(
-            "GET", "/contacts/search", params=params, model=Page[Contact]
+        return await self._page(
+            Page[Contact], "contacts.search", "/contacts/search", (), page, limitation, term=term
         )
+
+    def stream_search(
+        self, term: str, *, concurrency: int = 4, limit: int | None = None
+    ) -> PageStream[Contact]:
+        """Every contact matching ``term``, each once."""
+        term = check_text("term", term)
+
+        async def fetch(page: int, limitation: int) -> Page[Contact]:
+            return await self.search(term, page, limitation)
+
+        return self._stream(fetch, concurrency, limit)
+
+    async def get(self, contact_id: int) -> Contact:
+        """One contact (``GET /contacts/{contactId}``), with its tags, funnels and variables."""
+        ids = (check_id("contact_id", contact_id),)
+        return await self._get(Contact, "contacts.get", "/contacts/{contactId}", ids)
+
+    async def info(self, contact_id: int) -> dict[str, Any]:
+        """The contact with its variables flattened (``GET /contacts/{contactId}/info``).
+
+        Returns the server's object as a dict: the contact's fields plus one key per
+        variable (``{"id": 5, "firstName": "Ann", "city": "Lviv", ...}``).
+
+        Raises:
+            ResponseDecodeError: the answer is not a JSON object.
+        """
+        contact_id = check_id("contact_id", contact_id)
+        template = "/contacts/{contactId}/info"
+        path = f"/contacts/{contact_id}/info"
+        data = await self._client.request("GET", path, operation="contacts.info", template=template)
+        if not isinstance(data, dict):
+            raise ResponseDecodeError(
+                f"GET {path}: expected an object", status_code=200, raw_body=repr(data)[:2000]
+            )
+        return data
 
     async def chat(self, contact_id: int) -> Chat:
         """The contact's chat (``GET /contacts/{contactId}/chat``)."""
-        contact_id = check_id("contact_id", contact_id)
-        return await self._client.request("GET", f"/contacts/{contact_id}/chat", model=Chat)
+        ids = (check_id("contact_id", contact_id),)
+        return await self._get(Chat, "contacts.chat", "/contacts/{contactId}/chat", ids)
+
+    async def gates(self, contact_id: int, page: int = 1, limitation: int = 20) -> Page[Gate]:
+        """One page of the contact's gates, one per channel (``GET /contacts/{id}/gates``)."""
+        ids = (check_id("contact_id", contact_id),)
+        return await self._page(
+            Page[Gate], "contacts.gates", "/contacts/{contactId}/gates", ids, page, limitation
+        )
+
+    def stream_gates(
+        self, contact_id: int, *, concurrency: int = 4, limit: int | None = None
+    ) -> PageStream[Gate]:
+        """Every gate of the contact, each once."""
+        return self._each(self.gates, contact_id, concurrency, limit)
+
+    # ------------------------------------------------------------------ messages
 
     async def messages(
         self, contact_id: int, page: int = 1, limitation: int = 20, *, activities: bool = False
     ) -> Page[Message]:
         """One page of the contact's messages, newest first (``GET /contacts/{id}/messages``)."""
-        contact_id = check_id("contact_id", contact_id)
-        params = page_params(page, limitation, activities=activities)
-        return await self._client.request(
-            "GET", f"/contacts/{contact_id}/messages", params=params, model=Page[Message]
+        ids = (check_id("contact_id", contact_id),)
+        template = "/contacts/{contactId}/messages"
+        activity = 1 if check_bool("activities", activities) else None
+        return await self._page(
+            Page[Message], "contacts.messages", template, ids, page, limitation, activities=activity
         )
 
     def stream_messages(
@@ -102,7 +242,7 @@ class ContactsResource(Resource):
         :class:`Message`.  A send is never retried once the request may have reached the
         server, so it is never duplicated.
         """
-        contact_id = check_id("contact_id", contact_id)
+        ids = (check_id("contact_id", contact_id),)
         if isinstance(message, str):
             message = Text(message)
         if not isinstance(message, _OUTGOING):
@@ -111,6 +251,273 @@ class ContactsResource(Resource):
                 f"Animation, Location, ContactCard; got {message!r}"
             )
         body = message.to_body(int(time.time()))
-        return await self._client.request(
-            "POST", f"/contacts/{contact_id}/send", json_body=body, model=Message, idempotent=False
+        return await self._create(
+            Message, "POST", "contacts.send", "/contacts/{contactId}/send", ids, body
         )
+
+    # ------------------------------------------------------------------ writing
+
+    async def update(
+        self, contact_id: int, *, values: Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
+        """Set variables and system fields (``PUT /contacts/{contactId}``).
+
+        Args:
+            contact_id: the contact.
+            values: variable name → value.  ``None`` is sent as ``""``, which clears the
+                variable.  Names are the variables' names (``client.variables``); what
+                the server does with an unknown name is not known.
+            **fields: system fields, in snake_case or camelCase (``first_name="Ann"`` is
+                sent as ``firstName``).  Which fields the server accepts is not
+                documented: most likely ``firstName``, ``lastName``, ``email``, ``phone``.
+
+        Raises:
+            TypeError, ValueError: bad values, or nothing to update (no request is sent).
+            WriteRejectedError: the server answered ``{"state": false}``.
+
+        Example:
+            ```python
+            # not run: fragment
+            await client.contacts.update(5, values={"city": "Lviv", "coupon": None})
+            ```
+        """
+        ids = (check_id("contact_id", contact_id),)
+        body: dict[str, Any] = {}
+        for name, value in fields.items():
+            body[_camel(name)] = _wire_value(name, value)
+        if values is not None and (wire := check_values(values)):
+            body["values"] = wire
+        if not body:
+            raise ValueError("nothing to update: pass values= and/or fields")
+        await self._ack("PUT", "contacts.update", "/contacts/{contactId}", ids, body)
+
+    async def fire(self, contact_id: int, name: str) -> None:
+        """Fire a trigger (an event) for the contact (``POST /contacts/{contactId}/fire``).
+
+        Sends ``{"name": name}``; the name is case-sensitive.  Not retried once the
+        request may have reached the server, so a trigger never fires twice.
+
+        Raises:
+            WriteRejectedError: the server answered ``{"state": false}``.
+        """
+        ids = (check_id("contact_id", contact_id),)
+        body = {"name": check_text("name", name)}
+        await self._ack("POST", "contacts.fire", "/contacts/{contactId}/fire", ids, body)
+
+    async def merge(self, contact_id: int, other_id: int) -> None:
+        """Merge two contacts (``POST /contacts/{contactId}/unite/{targetContactId}``).
+
+        Known only from a third-party catalog, which says ``other_id`` is merged into
+        ``contact_id``.  Which contact survives is **unknown**: re-read both afterwards.
+        """
+        ids = (check_id("contact_id", contact_id), check_id("other_id", other_id))
+        if ids[0] == ids[1]:
+            raise ValueError("contact_id and other_id must be different contacts")
+        template = "/contacts/{contactId}/unite/{targetContactId}"
+        await self._ack("POST", "contacts.merge", template, ids)
+
+    # ------------------------------------------------------------------ tags
+
+    async def tags(self, contact_id: int, page: int = 1, limitation: int = 20) -> Page[Tag]:
+        """One page of the contact's tags (``GET /contacts/{contactId}/tags``)."""
+        ids = (check_id("contact_id", contact_id),)
+        return await self._page(
+            Page[Tag], "contacts.tags", "/contacts/{contactId}/tags", ids, page, limitation
+        )
+
+    def stream_tags(
+        self, contact_id: int, *, concurrency: int = 4, limit: int | None = None
+    ) -> PageStream[Tag]:
+        """Every tag of the contact, each once."""
+        return self._each(self.tags, contact_id, concurrency, limit)
+
+    async def add_tag(self, contact_id: int, tag_id: int) -> None:
+        """Attach a tag (``POST /contacts/{contactId}/tags/{tagId}``, no body)."""
+        ids = (check_id("contact_id", contact_id), check_id("tag_id", tag_id))
+        await self._ack("POST", "contacts.add_tag", "/contacts/{contactId}/tags/{tagId}", ids)
+
+    async def remove_tag(self, contact_id: int, tag_id: int) -> None:
+        """Detach a tag (``DELETE /contacts/{contactId}/tags/{tagId}``)."""
+        ids = (check_id("contact_id", contact_id), check_id("tag_id", tag_id))
+        await self._ack("DELETE", "contacts.remove_tag", "/contacts/{contactId}/tags/{tagId}", ids)
+
+    # ------------------------------------------------------------------ funnels
+
+    async def funnels(self, contact_id: int, page: int = 1, limitation: int = 20) -> Page[Funnel]:
+        """One page of the funnels the contact is in (``GET /contacts/{contactId}/funnels``)."""
+        ids = (check_id("contact_id", contact_id),)
+        return await self._page(
+            Page[Funnel], "contacts.funnels", "/contacts/{contactId}/funnels", ids, page, limitation
+        )
+
+    def stream_funnels(
+        self, contact_id: int, *, concurrency: int = 4, limit: int | None = None
+    ) -> PageStream[Funnel]:
+        """Every funnel the contact is in, each once (by ``service_key``)."""
+        return self._each(self.funnels, contact_id, concurrency, limit, _funnel_key)
+
+    async def subscribe(self, contact_id: int, service_key: int | str) -> None:
+        """Subscribe the contact to a funnel (``POST /contacts/{id}/funnels/{serviceKey}``).
+
+        ``service_key`` is the funnel's ``service_key`` (``client.funnels``), not its id.
+        """
+        ids = (check_id("contact_id", contact_id), check_key("service_key", service_key))
+        template = "/contacts/{contactId}/funnels/{serviceKey}"
+        await self._ack("POST", "contacts.subscribe", template, ids)
+
+    async def unsubscribe(self, contact_id: int, service_key: int | str) -> None:
+        """Take the contact out of a funnel (``DELETE /contacts/{id}/funnels/{serviceKey}``)."""
+        ids = (check_id("contact_id", contact_id), check_key("service_key", service_key))
+        template = "/contacts/{contactId}/funnels/{serviceKey}"
+        await self._ack("DELETE", "contacts.unsubscribe", template, ids)
+
+    # ------------------------------------------------------------------ groups
+
+    async def groups(self, contact_id: int, page: int = 1, limitation: int = 20) -> Page[Group]:
+        """One page of the contact's groups (``GET /contacts/{contactId}/groups``)."""
+        ids = (check_id("contact_id", contact_id),)
+        return await self._page(
+            Page[Group], "contacts.groups", "/contacts/{contactId}/groups", ids, page, limitation
+        )
+
+    def stream_groups(
+        self, contact_id: int, *, concurrency: int = 4, limit: int | None = None
+    ) -> PageStream[Group]:
+        """Every group of the contact, each once."""
+        return self._each(self.groups, contact_id, concurrency, limit)
+
+    async def add_group(self, contact_id: int, service_id: int) -> None:
+        """Add the contact to a group (``POST /contacts/{contactId}/groups/{serviceId}``).
+
+        The answer is assumed to be ``{"state": true}`` (the documented block was lost).
+        """
+        ids = (check_id("contact_id", contact_id), check_id("service_id", service_id))
+        template = "/contacts/{contactId}/groups/{serviceId}"
+        await self._ack("POST", "contacts.add_group", template, ids)
+
+    async def remove_group(self, contact_id: int, service_id: int) -> None:
+        """Take the contact out of a group (``DELETE /contacts/{id}/groups/{serviceId}``)."""
+        ids = (check_id("contact_id", contact_id), check_id("service_id", service_id))
+        template = "/contacts/{contactId}/groups/{serviceId}"
+        await self._ack("DELETE", "contacts.remove_group", template, ids)
+
+    # ------------------------------------------------------------------ cart and invoices
+
+    async def cart(
+        self, contact_id: int, page: int = 1, limitation: int = 20
+    ) -> Page[ProductEssence]:
+        """One page of the contact's cart (``GET /contacts/{contactId}/checkout``).
+
+        Each line is a :class:`ProductEssence` (its ``quantity`` from ``pivot``); an empty
+        cart is an empty page.  A successful payment empties the cart.
+        """
+        ids = (check_id("contact_id", contact_id),)
+        return await self._page(
+            Page[ProductEssence],
+            "contacts.cart",
+            "/contacts/{contactId}/checkout",
+            ids,
+            page,
+            limitation,
+        )
+
+    def stream_cart(
+        self, contact_id: int, *, concurrency: int = 4, limit: int | None = None
+    ) -> PageStream[ProductEssence]:
+        """Every line of the contact's cart."""
+        return self._each(self.cart, contact_id, concurrency, limit)
+
+    async def invoices(self, contact_id: int, page: int = 1, limitation: int = 20) -> Page[Invoice]:
+        """One page of the contact's invoices (``GET /contacts/{contactId}/invoices``)."""
+        ids = (check_id("contact_id", contact_id),)
+        template = "/contacts/{contactId}/invoices"
+        return await self._page(Page[Invoice], "contacts.invoices", template, ids, page, limitation)
+
+    def stream_invoices(
+        self, contact_id: int, *, concurrency: int = 4, limit: int | None = None
+    ) -> PageStream[Invoice]:
+        """Every invoice of the contact, each once (by ``order_id``)."""
+        return self._each(self.invoices, contact_id, concurrency, limit, _invoice_key)
+
+    async def invoice(self, contact_id: int, order_id: str) -> Invoice:
+        """One invoice by its order id (``GET /contacts/{contactId}/invoices/{orderId}``)."""
+        ids = (check_id("contact_id", contact_id), check_segment("order_id", order_id))
+        template = "/contacts/{contactId}/invoices/{orderId}"
+        return await self._get(Invoice, "contacts.invoice", template, ids)
+
+    async def create_invoice(
+        self, contact_id: int, *, essence_id: int, payment_system_id: int
+    ) -> Invoice:
+        """Create an invoice for a product variant (``POST /contacts/{contactId}/invoices``).
+
+        Args:
+            contact_id: the contact.
+            essence_id: the :class:`ProductEssence` to bill.
+            payment_system_id: the payment system (a :class:`Cashier` id).
+        """
+        ids = (check_id("contact_id", contact_id),)
+        body = {
+            "essenceId": check_id("essence_id", essence_id),
+            "paymentSystemId": check_id("payment_system_id", payment_system_id),
+        }
+        template = "/contacts/{contactId}/invoices"
+        return await self._create(Invoice, "POST", "contacts.create_invoice", template, ids, body)
+
+    async def pay_invoice(
+        self,
+        contact_id: int,
+        *,
+        order_id: str,
+        essence_id: int,
+        payment_system_id: int,
+        amount: float,
+        currency: str,
+        date: datetime | date | str,
+    ) -> Invoice:
+        """Record a payment made outside Smart Sender (``PUT /contacts/{contactId}/invoices``).
+
+        Pays the invoice ``order_id``, or creates and pays it when missing; an amount
+        below the total still counts as paid.  Not retried once the request may have
+        reached the server.
+
+        Args:
+            contact_id: the contact.
+            order_id: the invoice's order id.
+            essence_id: the product variant paid for.
+            payment_system_id: the payment system (a :class:`Cashier` id).
+            amount: the amount paid (positive; an int, a float or a Decimal).
+            currency: a 3-letter code; sent lower-case (``"UAH"`` → ``"uah"``).
+            date: when it was paid: a datetime (an aware one is converted to UTC), a
+                date (midnight) or a ``"YYYY-MM-DD HH:MM:SS"`` string.
+        """
+        ids = (check_id("contact_id", contact_id),)
+        body = {
+            "date": _check_date(date),
+            "amount": _check_amount(amount),
+            "currency": _check_currency(currency),
+            "orderId": check_segment("order_id", order_id),
+            "essenceId": check_id("essence_id", essence_id),
+            "paymentSystemId": check_id("payment_system_id", payment_system_id),
+        }
+        template = "/contacts/{contactId}/invoices"
+        return await self._create(
+            Invoice, "PUT", "contacts.pay_invoice", template, ids, body, idempotent=False
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _each(
+        self,
+        pages: Callable[[int, int, int], Awaitable[Page[T]]],
+        contact_id: Any,
+        concurrency: Any,
+        limit: Any,
+        key: Callable[[T], Hashable] = by_identity,
+    ) -> PageStream[T]:
+        """A stream over one of the contact's lists (``pages(contact_id, page, limitation)``)."""
+        contact = check_id("contact_id", contact_id)
+
+        async def fetch(page: int, limitation: int) -> Page[T]:
+            return await pages(contact, page, limitation)
+
+        return self._stream(fetch, concurrency, limit, key)

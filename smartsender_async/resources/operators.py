@@ -1,31 +1,25 @@
-"""``client.operators``: list and stream."""
+"""``client.operators``: list, stream and the auto-assignment switch."""
 
 from __future__ import annotations
 
-from smartsender_async.models.common import Page
 from smartsender_async.models.operators import Operator
-from smartsender_async.pagination import PageStream
-from smartsender_async.resources._base import MAX_LIMITATION, Resource, page_params
-from smartsender_async.resources._streams import by_id, check_stream_args
+from smartsender_async.resources._base import check_bool, check_id
+from smartsender_async.resources._shapes import Listing
 
 __all__ = ["OperatorsResource"]
 
 
-class OperatorsResource(Resource):
-    """Operators: ``GET /operators``."""
+class OperatorsResource(Listing[Operator], area="operators"):
+    """Operators: ``GET /operators`` and ``PUT /operators/{operatorId}/involve``."""
 
     __slots__ = ()
 
-    async def list(self, page: int = 1, limitation: int = 20) -> Page[Operator]:
-        """One page of the project's operators (``GET /operators``)."""
-        params = page_params(page, limitation)
-        return await self._client.request("GET", "/operators", params=params, model=Page[Operator])
+    async def involve(self, operator_id: int, enabled: bool) -> None:
+        """Turn an operator's automatic chat assignment on or off
+        (``PUT /operators/{operatorId}/involve`` with ``{"state": enabled}``).
 
-    def stream(self, *, concurrency: int = 4, limit: int | None = None) -> PageStream[Operator]:
-        """Every operator, each once, fetching ``concurrency`` pages at a time."""
-        check_stream_args(concurrency, limit)
-
-        async def fetch(page: int) -> Page[Operator]:
-            return await self.list(page, MAX_LIMITATION)
-
-        return PageStream(fetch, concurrency=concurrency, limit=limit, key=by_id)
+        The answer is assumed to be ``{"state": true}`` (the documented block was lost).
+        """
+        ids = (check_id("operator_id", operator_id),)
+        body = {"state": check_bool("enabled", enabled)}
+        await self._ack("PUT", "operators.involve", "/operators/{operatorId}/involve", ids, body)

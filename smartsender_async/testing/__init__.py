@@ -10,8 +10,9 @@ pytest plugin ``smartsender_async.testing.pytest_plugin`` provides a fresh one p
 as the ``smartsender_emulator`` fixture.
 
 What it emulates, and every choice made where the API reference says [UNK], is listed in
-the docs: Explanation, "The emulator's facts and choices" (`docs/explanation/emulator.md`);
-how to use it in tests is in the guide "Testing with the emulator" (`docs/guides/testing.md`).
+``smartsender_async.testing._choices.CHOICES`` and in the docs: Explanation, "The emulator's
+facts and choices" (`docs/explanation/emulator.md`); how to use it in tests is in the guide
+"Testing with the emulator" (`docs/guides/testing.md`).
 """
 
 from smartsender_async.testing._app import MAX_LIMITATION

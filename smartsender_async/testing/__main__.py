@@ -10,7 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from smartsender_async.testing._app import MAX_LIMITATION
 from smartsender_async.testing._asgi import base_url, bind_socket, make_server
+from smartsender_async.testing._data import TRANSIENT_FORMS
 from smartsender_async.testing._emulator import DEFAULT_TOKEN, Emulator
 from smartsender_async.testing._policy import Faults
 
@@ -79,6 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--churn-per-s", type=float, default=0.0, help="inbound messages per second in random chats"
     )
+    add(
+        "--bad-token-status",
+        type=int,
+        choices=(401, 403),
+        default=401,
+        help="status of a missing or wrong token (default 401; most real clients check 403)",
+    )
+    add(
+        "--message-limitation-max",
+        type=int,
+        choices=range(MAX_LIMITATION, 101),
+        default=MAX_LIMITATION,
+        metavar="N",
+        help=f"largest limitation the message lists take, {MAX_LIMITATION}..100 "
+        f"(default {MAX_LIMITATION})",
+    )
+    add(
+        "--transient-timestamp",
+        choices=TRANSIENT_FORMS,
+        default="seconds",
+        help="form of a deleted message's context.timestamp (default seconds)",
+    )
     return parser
 
 
@@ -103,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             drop_rate=args.drop_rate,
         ),
         churn_per_s=args.churn_per_s,
+        bad_token_status=args.bad_token_status,
+        message_limitation_max=args.message_limitation_max,
+        transient_timestamp=args.transient_timestamp,
     )
     sock = bind_socket(args.host, args.port)
     url = base_url(sock)

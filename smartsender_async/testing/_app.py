@@ -23,9 +23,6 @@ from urllib.parse import parse_qsl
 
 from smartsender_async.testing._data import (
     BOT_SENDER,
-    EDITABLE_CAPTION,
-    EDITABLE_CONTENT,
-    PROJECT_NAME,
     Store,
 )
 
@@ -151,7 +148,10 @@ class Request:
                         data = json.loads(raw)
                     except ValueError:
                         raise HTTPError(400, "Malformed JSON body") from None
-                if not isinstance(data, dict):
+                if data == []:
+                    # PHP's json_encode([]) for "no parameters": Laravel reads it as empty.
+                    data = {}
+                elif not isinstance(data, dict):
                     raise invalid({"body": ["The request body must be a JSON object."]})
             merged = dict(self.query)
             merged.update(data)
@@ -162,18 +162,18 @@ class Request:
 Handler = Callable[[Request], tuple[int, Any]]
 
 
-def _id_arg(value: str) -> int:
+def id_arg(value: str) -> int:
     """A path id: digits only, anything else is a 404 (Laravel model binding)."""
     if not value.isdigit():
         raise not_found()
     return int(value)
 
 
-def _absent(value: Any) -> bool:
+def absent(value: Any) -> bool:
     return value is None or value == ""
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -185,7 +185,7 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _as_number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -199,7 +199,7 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def _as_bool(value: Any) -> bool | None:
+def as_bool(value: Any) -> bool | None:
     if isinstance(value, str):
         value = value.lower()
     if value in _TRUE:
@@ -209,7 +209,7 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
-class _Errors:
+class Errors:
     """Collects per-field messages in Laravel's wording."""
 
     def __init__(self) -> None:
@@ -231,11 +231,11 @@ class _Errors:
         minimum: int | None = None,
     ) -> int | None:
         value = data.get(field)
-        if _absent(value):
+        if absent(value):
             if required:
                 self.add(field, f"The {field} field is required.")
             return None
-        number = _as_int(value)
+        number = as_int(value)
         if number is None:
             self.add(field, f"The {field} field must be an integer.")
             return None
@@ -246,7 +246,7 @@ class _Errors:
 
     def string(self, data: Mapping[str, Any], field: str, *, required: bool = False) -> str | None:
         value = data.get(field)
-        if _absent(value):
+        if absent(value):
             if required:
                 self.add(field, f"The {field} field is required.")
             return None
@@ -254,6 +254,58 @@ class _Errors:
             self.add(field, f"The {field} field must be a string.")
             return None
         return value
+
+    def text(
+        self,
+        data: Mapping[str, Any],
+        field: str,
+        *,
+        required: bool = False,
+        max_length: int | None = None,
+        pattern: re.Pattern[str] | None = None,
+    ) -> str | None:
+        """A string, at most ``max_length`` characters, matching ``pattern`` when given."""
+        value = self.string(data, field, required=required)
+        if value is None:
+            return None
+        if max_length is not None and len(value) > max_length:
+            self.add(field, f"The {field} field must not be greater than {max_length} characters.")
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.add(field, f"The {field} field format is invalid.")
+            return None
+        return value
+
+    def mapping(self, data: Mapping[str, Any], field: str) -> dict[str, Any] | None:
+        """An optional JSON object (a PHP array with string keys; ``[]`` reads as empty)."""
+        value = data.get(field)
+        if absent(value) or value == []:
+            return None
+        if not isinstance(value, dict):
+            self.add(field, f"The {field} field must be an array.")
+            return None
+        return value
+
+    def integers(
+        self, data: Mapping[str, Any], field: str, *, required: bool = False
+    ) -> list[int] | None:
+        """A list of integers (``field.N`` names a bad item)."""
+        value = data.get(field)
+        if absent(value) or value == []:
+            if required:
+                self.add(field, f"The {field} field is required.")
+            return None
+        if not isinstance(value, list):
+            self.add(field, f"The {field} field must be an array.")
+            return None
+        out: list[int] = []
+        for n, item in enumerate(value):
+            number = as_int(item)
+            if number is None:
+                self.add(f"{field}.{n}", f"The {field}.{n} field must be an integer.")
+            else:
+                out.append(number)
+        return out
 
     def choice(
         self,
@@ -266,7 +318,7 @@ class _Errors:
     ) -> str | None:
         label = label or field
         value = data.get(field)
-        if _absent(value):
+        if absent(value):
             if required:
                 self.add(label, f"The {label} field is required.")
             return None
@@ -279,21 +331,21 @@ class _Errors:
         self, data: Mapping[str, Any], field: str, *, required: bool = False
     ) -> bool | None:
         value = data.get(field)
-        if _absent(value):
+        if absent(value):
             if required:
                 self.add(field, f"The {field} field is required.")
             return None
-        result = _as_bool(value)
+        result = as_bool(value)
         if result is None:
             self.add(field, f"The {field} field must be true or false.")
         return result
 
     def number(self, data: Mapping[str, Any], field: str, low: float, high: float) -> float | None:
         value = data.get(field)
-        if _absent(value):
+        if absent(value):
             self.add(field, f"The {field} field is required.")
             return None
-        number = _as_number(value)
+        number = as_number(value)
         if number is None:
             self.add(field, f"The {field} field must be a number.")
             return None
@@ -303,17 +355,18 @@ class _Errors:
         return number
 
 
-def _paging(query: Mapping[str, Any]) -> tuple[int, int]:
-    errors = _Errors()
+def paging(query: Mapping[str, Any], maximum: int = MAX_LIMITATION) -> tuple[int, int]:
+    """``(page, limitation)`` of a list request; 422 when invalid or above ``maximum``."""
+    errors = Errors()
     page = errors.integer(query, "page", minimum=1)
     limitation = errors.integer(query, "limitation", minimum=1)
     errors.raise_if_any()
-    if limitation is not None and limitation > MAX_LIMITATION:
+    if limitation is not None and limitation > maximum:
         raise HTTPError(422, "Maximum available limitation reached")
     return page or 1, limitation or DEFAULT_LIMITATION
 
 
-def _envelope(page: int, limitation: int, total: int, collection: list[Any]) -> dict[str, Any]:
+def envelope(page: int, limitation: int, total: int, collection: list[Any]) -> dict[str, Any]:
     # An empty list still has one (empty) page, as Laravel's paginator reports it.
     pages = max(1, -(-total // limitation))
     return {"cursor": {"page": page, "pages": pages}, "collection": collection}
@@ -324,15 +377,28 @@ def _rows(rows: Sequence[int], page: int, limitation: int) -> Sequence[int]:
     return rows[start : start + limitation]
 
 
-_OK = {"state": True}
+OK = {"state": True}
 
 
 class Api:
-    """The routes.  ``now`` returns the emulator's current time in Unix seconds."""
+    """The routes.  ``now`` returns the emulator's current time in Unix seconds.
 
-    def __init__(self, store: Store, now: Callable[[], int]) -> None:
+    The chat and message routes are methods here; ``routes`` adds the others
+    (``smartsender_async.testing.routes``, one module per API area).
+    ``message_limitation_max`` is the largest ``limitation`` the two message lists take.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        now: Callable[[], int],
+        *,
+        routes: Sequence[tuple[str, str, Handler]] = (),
+        message_limitation_max: int = MAX_LIMITATION,
+    ) -> None:
         self.store = store
         self.now = now
+        self.message_limitation_max = message_limitation_max
         # (method, template) pairs; a template segment in braces is a path argument.
         table: list[tuple[str, str, Handler]] = [
             ("GET", "/chats", self.list_chats),
@@ -341,19 +407,10 @@ class Api:
             ("PUT", "/chats/{chatId}/close", self.close_chat),
             ("POST", "/chats/{chatId}/forward/{operatorId}", self.forward_chat),
             ("GET", "/chats/{chatId}/messages", self.chat_messages),
-            ("GET", "/contacts", self.list_contacts),
-            ("GET", "/contacts/search", self.search_contacts),
-            ("GET", "/contacts/{contactId}", self.get_contact),
-            ("GET", "/contacts/{contactId}/info", self.get_contact_info),
             ("GET", "/contacts/{contactId}/chat", self.contact_chat),
-            ("GET", "/contacts/{contactId}/gates", self.contact_gates),
             ("GET", "/contacts/{contactId}/messages", self.contact_messages),
             ("POST", "/contacts/{contactId}/send", self.send),
-            ("GET", "/operators", self.list_operators),
-            ("PUT", "/operators/{operatorId}/involve", self.involve_operator),
-            ("PUT", "/gates/{gateId}/messages", self.edit_message),
-            ("DELETE", "/gates/{gateId}/messages", self.delete_messages),
-            ("GET", "/me", self.me),
+            *routes,
         ]
         # Routes by segment count; literal segments beat arguments ("contacts/search").
         self._routes: dict[
@@ -407,20 +464,20 @@ class Api:
     # ------------------------------------------------------------------ helpers
 
     def _chat(self, value: str) -> int:
-        i = self.store.chat_index(_id_arg(value))
+        i = self.store.chat_index(id_arg(value))
         if i is None:
             raise not_found()
         return i
 
     def _contact(self, value: str) -> int:
-        i = self.store.contact_index(_id_arg(value))
+        i = self.store.contact_index(id_arg(value))
         if i is None:
             raise not_found()
         return i
 
     def _messages(self, req: Request, i: int) -> tuple[int, Any]:
-        page, limitation = _paging(req.query)
-        errors = _Errors()
+        page, limitation = paging(req.query, self.message_limitation_max)
+        errors = Errors()
         activities = errors.boolean(req.query, "activities")
         errors.raise_if_any()
         timeline = self.store.timeline(i, bool(activities))
@@ -430,21 +487,21 @@ class Api:
         ids = timeline[max(stop - limitation, 0) : max(stop, 0)] if stop > 0 else ()
         message = self.store.message
         collection = [message(mid) for mid in reversed(ids)]
-        return 200, _envelope(page, limitation, total, collection)
+        return 200, envelope(page, limitation, total, collection)
 
     # ------------------------------------------------------------------ chats
 
     def list_chats(self, req: Request) -> tuple[int, Any]:
         store = self.store
         q = req.query
-        page, limitation = _paging(q)
-        errors = _Errors()
+        page, limitation = paging(q)
+        errors = Errors()
         state = errors.choice(q, "state", ("open", "closed"))
         term = errors.string(q, "term")
         selector = q.get("selector")
         name: str | None = None
         operator_id: int | None = None
-        if not _absent(selector):
+        if not absent(selector):
             if not isinstance(selector, dict):
                 errors.add("selector", "The selector field must be an array.")
             else:
@@ -453,14 +510,14 @@ class Api:
                 )
                 if name == "private":
                     raw = selector.get("operatorId")
-                    if _absent(raw):
+                    if absent(raw):
                         errors.add(
                             "selector.operatorId",
                             "The selector.operatorId field is required"
                             " when selector.name is private.",
                         )
                     else:
-                        operator_id = _as_int(raw)
+                        operator_id = as_int(raw)
                         if operator_id is None:
                             errors.add(
                                 "selector.operatorId",
@@ -482,71 +539,38 @@ class Api:
             total = len(matches)
             rows = _rows(matches, page, limitation)
         render = store.render_chat
-        return 200, _envelope(page, limitation, total, [render(i) for i in rows])
+        return 200, envelope(page, limitation, total, [render(i) for i in rows])
 
     def get_chat(self, req: Request) -> tuple[int, Any]:
         return 200, self.store.render_chat(self._chat(req.args[0]))
 
     def read_chat(self, req: Request) -> tuple[int, Any]:
         self.store.mark_read(self._chat(req.args[0]))
-        return 200, _OK
+        return 200, OK
 
     def close_chat(self, req: Request) -> tuple[int, Any]:
         self.store.close(self._chat(req.args[0]))
-        return 200, _OK
+        return 200, OK
 
     def forward_chat(self, req: Request) -> tuple[int, Any]:
         i = self._chat(req.args[0])
-        operator_id = _id_arg(req.args[1])
+        operator_id = id_arg(req.args[1])
         if not self.store.has_operator(operator_id):
             raise not_found()
-        errors = _Errors()
+        errors = Errors()
         errors.string(req.body(), "text")
         errors.raise_if_any()
         self.store.assign(i, operator_id)
-        return 200, _OK
+        return 200, OK
 
     def chat_messages(self, req: Request) -> tuple[int, Any]:
         return self._messages(req, self._chat(req.args[0]))
 
     # ------------------------------------------------------------------ contacts
 
-    def list_contacts(self, req: Request) -> tuple[int, Any]:
-        page, limitation = _paging(req.query)
-        store = self.store
-        rows = range(store.n)[(page - 1) * limitation : page * limitation]
-        return 200, _envelope(page, limitation, store.n, [store.render_contact(i) for i in rows])
-
-    def search_contacts(self, req: Request) -> tuple[int, Any]:
-        page, limitation = _paging(req.query)
-        errors = _Errors()
-        term = errors.string(req.query, "term", required=True)
-        errors.raise_if_any()
-        assert term is not None
-        matches = self.store.search_contacts(term)
-        rows = _rows(matches, page, limitation)
-        return 200, _envelope(
-            page, limitation, len(matches), [self.store.render_contact(i) for i in rows]
-        )
-
-    def get_contact(self, req: Request) -> tuple[int, Any]:
-        return 200, self.store.render_contact(self._contact(req.args[0]))
-
-    def get_contact_info(self, req: Request) -> tuple[int, Any]:
-        return 200, self.store.render_contact_info(self._contact(req.args[0]))
-
     def contact_chat(self, req: Request) -> tuple[int, Any]:
         # One chat per contact, with the same index.
         return 200, self.store.render_chat(self._contact(req.args[0]))
-
-    def contact_gates(self, req: Request) -> tuple[int, Any]:
-        i = self._contact(req.args[0])
-        page, limitation = _paging(req.query)
-        gates = self.store.gates(i)
-        rows = gates[(page - 1) * limitation : page * limitation]
-        return 200, _envelope(
-            page, limitation, len(gates), [self.store.render_gate(g) for g in rows]
-        )
 
     def contact_messages(self, req: Request) -> tuple[int, Any]:
         return self._messages(req, self._contact(req.args[0]))
@@ -554,7 +578,7 @@ class Api:
     def send(self, req: Request) -> tuple[int, Any]:
         i = self._contact(req.args[0])
         body = req.body()
-        errors = _Errors()
+        errors = Errors()
         kind = errors.choice(body, "type", SEND_TYPES, required=True)
         errors.integer(body, "watermark")
         params: dict[str, Any] = {}
@@ -587,87 +611,3 @@ class Api:
             inbound=False,
         )
         return 200, message
-
-    # ------------------------------------------------------------------ operators, gates, me
-
-    def list_operators(self, req: Request) -> tuple[int, Any]:
-        page, limitation = _paging(req.query)
-        ids = self.store.operator_ids
-        rows = ids[(page - 1) * limitation : page * limitation]
-        return 200, _envelope(
-            page, limitation, len(ids), [self.store.render_operator(o) for o in rows]
-        )
-
-    def involve_operator(self, req: Request) -> tuple[int, Any]:
-        operator_id = _id_arg(req.args[0])
-        if not self.store.has_operator(operator_id):
-            raise not_found()
-        errors = _Errors()
-        state = errors.boolean(req.body(), "state", required=True)
-        errors.raise_if_any()
-        assert state is not None
-        self.store.operator_involved[operator_id] = state
-        return 200, _OK
-
-    def _gate(self, value: str) -> int:
-        gate_id = _id_arg(value)
-        if self.store.gate_location(gate_id) is None:
-            raise not_found()
-        return gate_id
-
-    def _message_on_gate(self, gate_id: int, message_id: int) -> dict[str, Any]:
-        message = self.store.message(message_id)
-        if message is None or message["gate"]["id"] != gate_id:
-            raise not_found()
-        return message
-
-    def edit_message(self, req: Request) -> tuple[int, Any]:
-        gate_id = self._gate(req.args[0])
-        body = req.body()
-        errors = _Errors()
-        text = errors.string(body, "text", required=True)
-        message_id = errors.integer(body, "messageId", required=True)
-        errors.raise_if_any()
-        assert text is not None and message_id is not None
-        message = self._message_on_gate(gate_id, message_id)
-        content = message["content"]
-        kind = content["type"]
-        if kind in EDITABLE_CONTENT:
-            key = "content"
-        elif kind in EDITABLE_CAPTION:
-            key = "caption"
-        else:
-            raise invalid({"messageId": [f"A {kind} message cannot be edited."]})
-        resource = dict(content["resource"])
-        resource["parameters"] = {**resource["parameters"], key: text}
-        self.store.edit_message(message_id, {"type": kind, "resource": resource}, self.now())
-        return 200, _OK
-
-    def delete_messages(self, req: Request) -> tuple[int, Any]:
-        gate_id = self._gate(req.args[0])
-        raw = req.body().get("messageIds")
-        errors = _Errors()
-        ids: list[int] = []
-        if _absent(raw) or raw == []:
-            errors.add("messageIds", "The messageIds field is required.")
-        elif not isinstance(raw, list):
-            errors.add("messageIds", "The messageIds field must be an array.")
-        else:
-            for n, value in enumerate(raw):
-                number = _as_int(value)
-                if number is None:
-                    errors.add(f"messageIds.{n}", f"The messageIds.{n} field must be an integer.")
-                else:
-                    ids.append(number)
-        errors.raise_if_any()
-        for message_id in ids:  # all or nothing
-            self._message_on_gate(gate_id, message_id)
-        self.store.delete_messages(ids)
-        return 200, _OK
-
-    def me(self, req: Request) -> tuple[int, Any]:
-        return 200, {
-            "id": 501,
-            "name": PROJECT_NAME,
-            "photo": "https://messenger.smartsender.com/storage/projects/501/logo.png",
-        }

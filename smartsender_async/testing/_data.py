@@ -38,6 +38,7 @@ from typing import Any
 __all__ = [
     "CHANNELS",
     "CONTENT_TYPES",
+    "TRANSIENT_FORMS",
     "Store",
     "iso",
 ]
@@ -108,6 +109,8 @@ EDITABLE_CONTENT = frozenset({"text", "input", "pendingText"})
 EDITABLE_CAPTION = frozenset({"picture", "telegramCaptionedPicture", "animation", "video"})
 
 PROJECT_NAME = "Emulated Shop"
+#: The forms ``transient.context.timestamp`` can take (its real form is unknown).
+TRANSIENT_FORMS = ("seconds", "milliseconds", "iso")
 #: ``sender`` of messages sent through the API (a project token is not a person).
 BOT_SENDER: dict[str, Any] = {"type": "bot", "fullName": PROJECT_NAME, "image": "/img/bot.png"}
 _SYSTEM_SENDER: dict[str, Any] = {
@@ -215,7 +218,14 @@ class Store:
         messages_per_chat: int,
         operators: int,
         epoch: int,
+        transient_timestamp: str = "seconds",
     ) -> None:
+        if transient_timestamp not in TRANSIENT_FORMS:
+            raise ValueError(
+                f"transient_timestamp must be one of {', '.join(TRANSIENT_FORMS)},"
+                f" got {transient_timestamp!r}"
+            )
+        self.transient_timestamp = transient_timestamp
         if chats < 0 or messages_per_chat < 0 or operators < 1:
             raise ValueError("chats and messages_per_chat must be >= 0 and operators >= 1")
         self.n = chats
@@ -283,7 +293,8 @@ class Store:
         self._new_chat: dict[int, int] = {}  # id -> chat index
         self._new_by_chat: dict[int, list[int]] = {}  # chat index -> ids, oldest first
         self._edited: dict[int, tuple[dict[str, Any], int]] = {}  # generated id -> content, at
-        self._deleted: set[int] = set()  # generated ids
+        # generated id -> the ``transient`` content a deletion left in its place
+        self._deleted: dict[int, dict[str, Any]] = {}
         self._touched: set[int] = set()  # chats whose history differs from the generated one
         self._timelines: dict[tuple[int, bool], Sequence[int]] = {}
 
@@ -446,13 +457,6 @@ class Store:
             ],
         }
 
-    def render_contact_info(self, i: int) -> dict[str, Any]:
-        contact = self.render_contact(i)
-        variables = contact.pop("variables")
-        for var in variables:
-            contact[var["name"]] = var["value"]
-        return contact
-
     def operator_name(self, operator_id: int) -> str:
         j = operator_id - OPERATOR_ID_BASE
         h = _h(self._sk, j, 15)
@@ -605,9 +609,6 @@ class Store:
         else:
             ids = array("q", [base + k for k in range(self.m) if not _IS_ACTION[(k + off) % cycle]])
         if i in self._touched:
-            if self._deleted:
-                deleted = self._deleted
-                ids = array("q", [x for x in ids if x not in deleted])
             for mid in self._new_by_chat.get(i, ()):
                 if activities or self._new[mid]["content"]["type"] != "action":
                     ids.append(mid)
@@ -627,7 +628,7 @@ class Store:
         if mid in self._new:
             return self._new_chat[mid]
         k = mid - MESSAGE_ID_BASE
-        if 0 <= k < self.n * self.m and mid not in self._deleted:
+        if 0 <= k < self.n * self.m:
             return k // self.m
         return None
 
@@ -637,13 +638,16 @@ class Store:
         if stored is not None:
             return stored
         k = mid - MESSAGE_ID_BASE
-        if not 0 <= k < self.n * self.m or mid in self._deleted:
+        if not 0 <= k < self.n * self.m:
             return None
         msg = self._generate(*divmod(k, self.m))
         edit = self._edited.get(mid)
         if edit is not None:
             msg["content"], edited_at = edit
             msg["editedAt"] = iso(edited_at)
+        deleted = self._deleted.get(mid)
+        if deleted is not None:
+            msg["content"] = deleted
         return msg
 
     def _sender(self, kind: str, i: int, op_j: int) -> dict[str, Any]:
@@ -712,7 +716,7 @@ class Store:
         elif kind == "transient":
             params = {
                 "original": _params("text", {"content": text}),
-                "context": {"timestamp": t + 60},
+                "context": {"timestamp": self.stamp(t + 60)},
             }
         elif kind in ("picture", "telegramCaptionedPicture", "animation"):
             params = {"url": url}
@@ -798,16 +802,29 @@ class Store:
         else:
             self._edited[mid] = (content, now)
 
-    def delete_messages(self, mids: Iterable[int]) -> None:
+    def stamp(self, ts: int) -> int | str:
+        """``transient.context.timestamp`` for Unix seconds ``ts``, in the chosen form."""
+        form = self.transient_timestamp
+        if form == "milliseconds":
+            return ts * 1000
+        if form == "iso":
+            return iso(ts)
+        return ts
+
+    def delete_messages(self, mids: Iterable[int], now: int) -> None:
+        """Replace each message by a ``transient`` one holding the ``original`` content and
+        the deletion time; the message keeps its place in the history.  Deleting a
+        ``transient`` message again changes nothing."""
         for mid in mids:
-            i = self.message_chat(mid)
-            if i is None:
+            message = self.message(mid)
+            if message is None or message["content"].get("type") == "transient":
                 continue
-            if mid in self._new:
-                del self._new[mid]
-                del self._new_chat[mid]
-                self._new_by_chat[i].remove(mid)
+            content = _params(
+                "transient",
+                {"original": message["content"], "context": {"timestamp": self.stamp(now)}},
+            )
+            stored = self._new.get(mid)
+            if stored is not None:
+                stored["content"] = content
             else:
-                self._deleted.add(mid)
-                self._edited.pop(mid, None)
-            self._forget_timeline(i)
+                self._deleted[mid] = content

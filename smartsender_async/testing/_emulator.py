@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from smartsender_async.testing._app import Api, HTTPError, Request
-from smartsender_async.testing._data import Store, _h, iso
+from smartsender_async.testing._app import MAX_LIMITATION, Api, HTTPError, Request
+from smartsender_async.testing._data import TRANSIENT_FORMS, Store, _h, iso
 from smartsender_async.testing._policy import (
     NO_FAULT,
     Churn,
@@ -29,6 +29,8 @@ from smartsender_async.testing._policy import (
     Stats,
     retry_seconds,
 )
+from smartsender_async.testing._project import Project
+from smartsender_async.testing.routes import Context, all_routes
 
 if TYPE_CHECKING:
     import httpx
@@ -168,6 +170,18 @@ class Emulator:
         clock: seconds, any origin (``time.monotonic`` by default).  Quota windows, locks,
             churn and timestamps all read it; pass a :class:`FakeClock` to control time.
         epoch: the wall-clock time that the clock reading at construction stands for.
+        bad_token_status: the status of a missing or wrong token: 401 (default) or 403,
+            which is what most real clients check for (the true one is unknown).
+        message_limitation_max: the largest ``limitation`` the message lists take: 20
+            like every list (default), up to 100 (one live client sends 100).
+        transient_timestamp: the form of a deleted message's
+            ``content.resource.parameters.context.timestamp``: ``"seconds"`` (default),
+            ``"milliseconds"`` or ``"iso"`` (the true one is unknown).
+
+    Every behaviour, with its evidence (documented, seen in clients, inferred, or the
+    emulator's own choice where the reference says [UNK]) and the option that changes it,
+    is listed in ``smartsender_async.testing._choices.CHOICES`` and in the docs page
+    ``docs/explanation/emulator.md``.
 
     Faulted requests are not processed unless ``faults.after_processing`` (see
     :class:`Faults`).  The emulator is safe to use from several threads (a lock
@@ -193,7 +207,27 @@ class Emulator:
         churn_per_s: float = 0.0,
         clock: Callable[[], float] | None = None,
         epoch: dt.datetime | float = DEFAULT_EPOCH,
+        bad_token_status: int = 401,
+        message_limitation_max: int = MAX_LIMITATION,
+        transient_timestamp: str = "seconds",
     ) -> None:
+        if bad_token_status not in (401, 403):
+            raise ValueError(f"bad_token_status must be 401 or 403, got {bad_token_status!r}")
+        if (
+            isinstance(message_limitation_max, bool)
+            or not isinstance(message_limitation_max, int)
+            or not MAX_LIMITATION <= message_limitation_max <= 100
+        ):
+            raise ValueError(
+                f"message_limitation_max must be an int from {MAX_LIMITATION} to 100,"
+                f" got {message_limitation_max!r}"
+            )
+        if transient_timestamp not in TRANSIENT_FORMS:
+            raise ValueError(
+                f"transient_timestamp must be one of {', '.join(TRANSIENT_FORMS)},"
+                f" got {transient_timestamp!r}"
+            )
+        self.bad_token_status = bad_token_status
         self.seed = seed
         self._clock = clock if clock is not None else time.monotonic
         self._t0 = self._clock()
@@ -207,7 +241,9 @@ class Emulator:
             messages_per_chat=messages_per_chat,
             operators=operators,
             epoch=self._epoch,
+            transient_timestamp=transient_timestamp,
         )
+        self.project = Project(self.store, seed=seed, epoch=self._epoch)
         self.quota: RateLimitPolicy | None = (
             RateLimitPolicy(rate_limit[0], rate_limit[1], retry_after_header=retry_after_header)
             if rate_limit is not None
@@ -218,7 +254,12 @@ class Emulator:
         self._fault_rng = random.Random(_h(seed, 0xFA17, 2))
         self._churn = Churn(churn_per_s, _h(seed, 0xC4A2, 3), self._t0)
         self._lock = threading.RLock()
-        self.api = Api(self.store, self._now_ts)
+        self.api = Api(
+            self.store,
+            self._now_ts,
+            routes=all_routes(Context(self.project, self._now_ts)),
+            message_limitation_max=message_limitation_max,
+        )
 
     # ------------------------------------------------------------------ time
 
@@ -269,7 +310,10 @@ class Emulator:
             if isinstance(handler, HTTPError):
                 early = _json_response(handler.status, handler.body(), handler.headers)
             elif token is None or not (self.accept_any_token or token in self.tokens):
-                early = _json_response(401, {"error": {"code": 401, "message": "Unauthenticated"}})
+                status = self.bad_token_status
+                early = _json_response(
+                    status, {"error": {"code": status, "message": "Unauthenticated"}}
+                )
             elif self.quota is not None:
                 decision = self.quota.check(token, now)
                 if not decision.admitted:
@@ -486,12 +530,71 @@ class Emulator:
         return self.store.chat_id(i)
 
     def contact(self, contact_id: int) -> dict[str, Any]:
-        """The contact as ``GET /contacts/{contactId}`` renders it."""
-        i = self.store.contact_index(contact_id)
-        if i is None:
-            raise KeyError(f"no contact {contact_id}")
+        """The contact as ``GET /contacts/{contactId}`` renders it, writes included."""
         with self._lock:
-            return self.store.render_contact(i)
+            return self.project.render_contact(self._contact_id(contact_id))
+
+    def _contact_id(self, contact_id: int) -> int:
+        if not self.project.has_contact(contact_id):
+            raise KeyError(f"no contact {contact_id}")
+        return contact_id
+
+    def contact_ids(self) -> list[int]:
+        """Every contact id (``GET /contacts`` order): generated, then created by gates."""
+        with self._lock:
+            return list(self.project.contact_ids())
+
+    def contact_info(self, contact_id: int) -> dict[str, Any]:
+        """The contact as ``GET /contacts/{contactId}/info`` renders it (flat variables)."""
+        with self._lock:
+            return self.project.render_info(self._contact_id(contact_id))
+
+    def fired(self, contact_id: int) -> list[str]:
+        """The event names fired on the contact (``POST /contacts/{id}/fire``), in order."""
+        with self._lock:
+            return self.project.fired(self._contact_id(contact_id))
+
+    def merges(self) -> list[tuple[int, int]]:
+        """``(contactId, targetContactId)`` of every ``POST /contacts/{id}/unite/{target}``."""
+        with self._lock:
+            return list(self.project.merges)
+
+    def cart(self, contact_id: int) -> list[dict[str, Any]]:
+        """The contact's cart lines as ``GET /contacts/{id}/checkout`` renders them."""
+        with self._lock:
+            return copy.deepcopy(self.project.render_cart(self._contact_id(contact_id)))
+
+    def set_cart(self, contact_id: int, lines: Mapping[int, int]) -> None:
+        """Fill the contact's cart: product essence id -> quantity (``{}`` empties it).
+        The API has no write for the cart; a paid invoice empties it."""
+        with self._lock:
+            self._contact_id(contact_id)
+            for essence_id, quantity in lines.items():
+                if self.project.essence(essence_id) is None:
+                    raise KeyError(f"no product essence {essence_id}")
+                if quantity < 1:
+                    raise ValueError(f"quantity must be >= 1, got {quantity}")
+            self.project.overlay(contact_id).cart = list(lines.items())
+
+    def invoices(self, contact_id: int) -> list[dict[str, Any]]:
+        """The contact's invoices (oldest first), as the API renders them."""
+        with self._lock:
+            return copy.deepcopy(self.project.invoices(self._contact_id(contact_id)))
+
+    def tags(self) -> list[dict[str, Any]]:
+        """The project's tags, as ``GET /tags`` renders them."""
+        with self._lock:
+            return copy.deepcopy(self.project.tags.rows())
+
+    def channels(self) -> list[dict[str, Any]]:
+        """The project's channels, as ``GET /channels`` renders them."""
+        with self._lock:
+            return copy.deepcopy(self.project.channels.rows())
+
+    def products(self) -> list[dict[str, Any]]:
+        """The project's products, as ``GET /products`` renders them."""
+        with self._lock:
+            return copy.deepcopy(self.project.products.rows())
 
     def message_ids(self, chat_id: int, *, activities: bool = True) -> list[int]:
         """The chat's message ids, newest first (with ``action`` messages unless
@@ -500,7 +603,8 @@ class Emulator:
             return list(reversed(self.store.timeline(self._chat_index(chat_id), activities)))
 
     def message(self, message_id: int) -> dict[str, Any]:
-        """A message as the API renders it (a copy); ``KeyError`` if none or deleted."""
+        """A message as the API renders it (a copy); ``KeyError`` if there is none.  A
+        deleted message is still there, as a ``transient`` one."""
         with self._lock:
             message = self.store.message(message_id)
             if message is None:

@@ -1,0 +1,45 @@
+"""The project: :class:`Project` (``GET /me``) and its global variables, :class:`Definition`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from smartsender_async.models.common import EMPTY, ResponseInfo
+
+__all__ = ["Definition", "Project"]
+
+
+@attrs.frozen
+class Project:
+    """The project the token belongs to (``client.me()``).
+
+    Only ``name`` and ``photo`` are seen in use; ``id`` is assumed.  The rest of what the
+    server sends is in ``extra``.
+    """
+
+    id: int | None = None
+    name: str | None = None
+    photo: str | None = None
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+
+@attrs.frozen
+class Definition:
+    """A global variable of the project (``client.definitions``).
+
+    ``value`` is a string or an integer, as the server sent it.  ``created_at`` and
+    ``updated_at`` are not documented and may stay ``None``.
+    """
+
+    id: int | None = None
+    name: str | None = None
+    value: Any = attrs.field(default=None, hash=False)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+    response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
