@@ -322,9 +322,8 @@ def test_a_full_disk_stops_the_export_and_a_rerun_after_freeing_space_completes(
         if why_not is None:
             # Leave less room than the export needs (its files take ~150 KB).
             filler = disk / "filler"
-            with open(filler, "wb") as f:
-                with contextlib.suppress(OSError):
-                    f.write(b"\0" * (1024 - 48) * 1024)
+            with open(filler, "wb") as f, contextlib.suppress(OSError):
+                f.write(b"\0" * (1024 - 48) * 1024)
             result = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
             assert result.exit_code == 1, result.output
             assert "Traceback" not in result.output
@@ -335,7 +334,7 @@ def test_a_full_disk_stops_the_export_and_a_rerun_after_freeing_space_completes(
             with capsys.disabled():
                 print(f"\nfull disk: {why_not}; injecting ENOSPC instead")
             io = CountingIO(fail_at=60)
-            with pytest.raises(ExportStorageError, match="No space left|disk I/O"):
+            with pytest.raises(ExportStorageError, match=r"No space left|disk I/O"):
                 export_once(emulator, out, io)
         again = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
         assert again.exit_code == 0, again.output
