@@ -359,19 +359,18 @@ class Exporter:
             io=self._io,
             busy_timeout=self._busy_timeout,
         )
-        # The lock and the request ledger come first: every request is counted, durably,
-        # before it is sent, GET /me included.
-        store.acquire()
         http = self.client._http
-        hooks = http.event_hooks
-        hooks.setdefault("request", [])
 
         async def count(request: Any) -> None:
             store.count_request()
 
-        hooks["request"].append(count)
-        http.event_hooks = hooks
         try:
+            # The lock and the request ledger come first: every request is counted,
+            # durably, before it is sent, GET /me included.
+            store.acquire()
+            hooks = http.event_hooks
+            hooks.setdefault("request", []).append(count)
+            http.event_hooks = hooks
             before = store.ledger_size
             try:
                 identity = await self.identity()
@@ -390,7 +389,7 @@ class Exporter:
             return await self._run()
         finally:
             hooks = http.event_hooks
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(KeyError, ValueError):
                 hooks["request"].remove(count)
             http.event_hooks = hooks
             store.close()

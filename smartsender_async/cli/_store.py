@@ -198,6 +198,17 @@ class StoreIO:
         os.truncate(path, size)
 
 
+_USAGE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR)
+
+
+def _open_error(path: Path, exc: OSError) -> Exception:
+    """A directory we may not write is a usage problem (exit 2); a full disk or an I/O
+    error is a storage failure (exit 1)."""
+    if exc.errno in _USAGE_ERRNOS:
+        return ExportDirError(f"cannot write to {str(path)!r}: {exc.strerror or exc}")
+    return ExportStorageError(f"cannot write {str(path)!r}: {_reason(exc)}", path)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
@@ -554,9 +565,7 @@ class ExportStore:
                 self._created.insert(0, directory / LOCK_FILE)
             self._lock_fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise ExportDirError(
-                f"cannot write to {str(directory)!r}: {exc.strerror or exc}"
-            ) from None
+            raise _open_error(directory, exc) from None
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock
@@ -576,9 +585,7 @@ class ExportStore:
             self._ledger_fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self.ledger_size = os.fstat(self._ledger_fd).st_size
         except OSError as exc:
-            raise ExportDirError(
-                f"cannot write to {str(ledger)!r}: {exc.strerror or exc}"
-            ) from None
+            raise _open_error(ledger, exc) from None
 
     def count_request(self) -> None:
         """Record, durably, that one more request is about to be sent."""
