@@ -226,12 +226,21 @@ def _restore(out: Path, files: dict[str, bytes]) -> None:
 
 
 @contextlib.contextmanager
-def locked_elsewhere(db_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process holds the sqlite database's write lock until the block ends."""
+def locked_elsewhere(db_path: Path, *, readers: bool = False) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds the sqlite database's write lock (with ``readers``, every
+    lock: not even a read gets through) until the block ends."""
+    take = (
+        "db.execute('PRAGMA locking_mode=EXCLUSIVE')\n"
+        "db.execute('BEGIN EXCLUSIVE')\n"
+        "db.execute('CREATE TABLE IF NOT EXISTS held (x)')\n"
+        "db.execute('COMMIT')\n"
+        if readers
+        else "db.execute('BEGIN EXCLUSIVE')\n"
+    )
     code = (
         "import sqlite3, sys\n"
         f"db = sqlite3.connect({str(db_path)!r}, isolation_level=None)\n"
-        "db.execute('BEGIN EXCLUSIVE')\n"
+        f"{take}"
         "print('locked', flush=True)\n"
         "sys.stdin.read()\n"
     )
@@ -248,8 +257,18 @@ def locked_elsewhere(db_path: Path) -> Iterator[subprocess.Popen[str]]:
         proc.wait()
 
 
-def test_a_database_locked_by_another_process_during_the_listing(
-    reference: tuple[Path, int], tmp_path: Path
+@pytest.mark.parametrize(
+    ("phase", "readers", "timeout"),
+    [
+        ("listing", False, None),  # the default busy timeout (5 s), as a user meets it
+        ("messages", False, "0.3"),
+        # Readers locked out too: in WAL mode another process cannot take that lock while
+        # the export has the database open, so it happens before the run (at open).
+        ("open", True, "0.3"),
+    ],
+)
+def test_a_database_locked_by_another_process(
+    reference: tuple[Path, int], tmp_path: Path, phase: str, readers: bool, timeout: str | None
 ) -> None:
     ref, _ = reference
     emulator = Emulator(seed=SEED, chats=CHATS, messages_per_chat=MESSAGES, rate_limit=None)
@@ -257,18 +276,31 @@ def test_a_database_locked_by_another_process_during_the_listing(
     original = emulator.handle
     held: list[contextlib.ExitStack] = []
 
+    if phase == "open":
+        first = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
+        assert first.exit_code == 0, first.output
+        emulator.add_inbound_message(emulator.chat_ids()[3], "later")
+
+    def due(path: str, query: str) -> bool:
+        if phase == "open":
+            return path.endswith("/me")
+        if phase == "listing":
+            return path.endswith("/chats") and "page=2" in query
+        return path.endswith("/messages")
+
     async def handle(method: str, path: str, query: str, *args: Any, **kwargs: Any) -> Any:
-        if path.endswith("/chats") and "page=2" in query and not held:
-            # Page 1 is committed; now a backup tool opens the checkpoint and holds it,
-            # for longer than any timeout (until the run has failed).
+        if due(path, query) and not held:
+            # What came before is committed; now a backup tool opens the checkpoint and
+            # holds it, for longer than any timeout (until the run has failed).
             stack = contextlib.ExitStack()
-            stack.enter_context(locked_elsewhere(out / STATE_FILE))
+            stack.enter_context(locked_elsewhere(out / STATE_FILE, readers=readers))
             held.append(stack)
         return await original(method, path, query, *args, **kwargs)
 
     emulator.handle = handle  # type: ignore[method-assign]
+    extra = [] if timeout is None else ["--busy-timeout", timeout]
     try:
-        result = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
+        result = CliRunner().invoke(cli, ["--emulator", "export", str(out), *extra], obj=emulator)
     finally:
         for stack in held:
             stack.close()
@@ -279,11 +311,15 @@ def test_a_database_locked_by_another_process_during_the_listing(
     assert len(lines) == 1 and STATE_FILE in lines[0], result.stderr
     assert "re-run the same command" in lines[0]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "incomplete"
+    # Before the new run began, the manifest still describes the previous complete one.
+    assert manifest["status"] == ("complete" if phase == "open" else "incomplete")
     emulator.handle = original  # type: ignore[method-assign]
     again = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
     assert again.exit_code == 0, again.output
-    assert_same(out, ref)
+    if phase == "open":
+        assert_has_everything(out, emulator)
+    else:
+        assert_same(out, ref)
 
 
 # --------------------------------------------------------------------------- a full disk

@@ -695,6 +695,13 @@ def send(
     hidden=True,
     help="Seconds between checkpoints (0: after every page).",
 )
+@click.option(
+    "--busy-timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    hidden=True,
+    help="Seconds a checkpoint write waits for a database locked by another process.",
+)
 @pass_settings
 def export(
     settings: Settings,
@@ -702,6 +709,7 @@ def export(
     full: bool,
     concurrency: int,
     checkpoint_interval: float,
+    busy_timeout: float,
 ) -> None:
     """Export every chat and message into OUT_DIR as JSON Lines.
 
@@ -734,7 +742,13 @@ def export(
                 bar.live = progress
                 progress.on_lock = lambda seconds: bar.note(lock_note(seconds))
                 exporter = Exporter(
-                    client, check, options, progress=progress, on_update=bar.update, notify=bar.note
+                    client,
+                    check,
+                    options,
+                    progress=progress,
+                    on_update=bar.update,
+                    notify=bar.note,
+                    busy_timeout=busy_timeout,
                 )
                 async with anyio.create_task_group() as tg:
 

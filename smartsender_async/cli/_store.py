@@ -657,8 +657,7 @@ class ExportStore:
         self.lines = self.committed_lines = int(files["lines"])
         run = self._meta("run")
         self.run = RunState.from_json(run) if run is not None else None
-        row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM chats").fetchone()
-        self._seq = int(row[0])
+        self._seq = int(self._query("SELECT COALESCE(MAX(seq), 0) FROM chats")[0][0])
         size = path.stat().st_size if path.exists() else 0
         if size < self.committed_offset:
             raise ExportStateError(
@@ -694,8 +693,20 @@ class ExportStore:
         return self._db
 
     def _meta(self, key: str) -> Any:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def _query(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Read rows; a failure (a database locked even for readers, a corrupt file)
+        stops the run like a failed write, naming the checkpoint."""
+        try:
+            return self.db.execute(statement, params).fetchall()
+        except sqlite3.Error as exc:
+            path = self.directory / STATE_FILE
+            error = ExportStorageError(f"cannot read {str(path)!r}: {_reason(exc)}", path)
+            if self._broken is None:
+                self._broken = error
+            raise error from exc
 
     def _set_meta(self, key: str, value: Any) -> None:
         self.io.sql(
@@ -724,11 +735,11 @@ class ExportStore:
 
     def last_complete_run(self) -> RunState | None:
         """The newest run that completed, if any."""
-        row = self.db.execute(
+        rows = self._query(
             "SELECT info FROM runs WHERE json_extract(info, '$.phase') = 'complete' "
             "ORDER BY run DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else RunState.from_json(json.loads(row[0]))
+        )
+        return RunState.from_json(json.loads(rows[0][0])) if rows else None
 
     def begin_run(self, *, full: bool) -> RunState:
         """Start a new run after a complete one (or the first run)."""
@@ -812,24 +823,24 @@ class ExportStore:
 
     def is_current(self, chat_id: int, updated_at: int | None) -> bool:
         """Whether the stored chat has exactly this ``updatedAt``."""
-        row = self.db.execute("SELECT updated_at FROM chats WHERE id = ?", (chat_id,)).fetchone()
-        return row is not None and row[0] == updated_at
+        rows = self._query("SELECT updated_at FROM chats WHERE id = ?", (chat_id,))
+        return bool(rows) and rows[0][0] == updated_at
 
     def count_pending(self) -> int:
         """Chats whose messages are due in this run."""
-        return int(self.db.execute("SELECT COUNT(*) FROM chats WHERE pending = 1").fetchone()[0])
+        return int(self._query("SELECT COUNT(*) FROM chats WHERE pending = 1")[0][0])
 
     def count_chats(self) -> int:
         """Chats in the checkpoint."""
-        return int(self.db.execute("SELECT COUNT(*) FROM chats").fetchone()[0])
+        return int(self._query("SELECT COUNT(*) FROM chats")[0][0])
 
     def pending_chats(self, after_seq: int, limit: int) -> list[ChatWork]:
         """The next ``limit`` chats whose messages are due, in listing order."""
-        rows = self.db.execute(
+        rows = self._query(
             "SELECT id, seq, updated_at, hw_at, hw_ids, walk FROM chats "
             "WHERE pending = 1 AND seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
-        ).fetchall()
+        )
         return [
             ChatWork(
                 id=row[0],
@@ -961,7 +972,7 @@ class ExportStore:
     def write_manifest(self, tool: str) -> None:
         """Write ``manifest.json`` (atomically) from the committed state."""
         run = self.run
-        runs = [json.loads(row[0]) for row in self.db.execute("SELECT info FROM runs ORDER BY run")]
+        runs = [json.loads(row[0]) for row in self._query("SELECT info FROM runs ORDER BY run")]
         complete = run is not None and run.phase == "complete"
         assert self.identity is not None
         manifest = {
