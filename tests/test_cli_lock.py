@@ -137,3 +137,34 @@ def test_the_exporter_under_asyncio_reports_no_lock_when_there_is_none(tmp_path:
 
     result, progress = anyio.run(main)
     assert result.run.locks == [] and progress.lock_remaining() is None
+
+
+def test_a_lock_longer_than_the_export_waits_is_recorded_and_stops_the_run(
+    tmp_path: Path,
+) -> None:
+    from smartsender_async.errors import RateLimitedError
+
+    out = tmp_path / "out"
+
+    async def main() -> Emulator:
+        # A 1,000 s lock (the emulator's lock unit is the quota's period): longer than the
+        # 720 s the export waits out.
+        emulator = Emulator(
+            seed=3, chats=30, messages_per_chat=3, rate_limit=(5, 1000.0), clock=trio.current_time
+        )
+        progress = ExportProgress(clock=trio.current_time)
+        async with emulator.client(
+            observer=progress.observe, rate_limit=None, retry=EXPORT_RETRY
+        ) as client:
+            exporter = Exporter(client, check_directory(out), progress=progress)
+            with pytest.raises(RateLimitedError):
+                await exporter.run()
+        return emulator
+
+    emulator = trio.run(main, clock=MockClock(autojump_threshold=0))
+    assert emulator.stats.lock_events == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "incomplete"
+    (run,) = manifest["runs"]
+    assert [(lock["seconds"], lock["waited"]) for lock in run["locks"]] == [(1000, False)]
+    assert run["requests"] == emulator.stats.requests

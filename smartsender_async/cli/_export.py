@@ -48,7 +48,7 @@ import attrs
 from smartsender_async._convert import converter
 from smartsender_async._version import __version__
 from smartsender_async.client import SmartSender
-from smartsender_async.errors import NotFoundError
+from smartsender_async.errors import NotFoundError, RateLimitedError
 from smartsender_async.models.chats import Chat
 from smartsender_async.models.messages import Message
 from smartsender_async.resources._base import MAX_LIMITATION
@@ -172,6 +172,7 @@ class ExportProgress:
                     "status": int(event.reason.split()[1]) if event.reason else 423,
                     "seconds": round(event.wait, 3),
                     "request": f"{event.method} {event.path}",
+                    "waited": True,
                 }
             )
             if self.on_lock is not None:
@@ -427,7 +428,18 @@ class Exporter:
             await self._rescan()
             await self._messages()
             self._finish()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, RateLimitedError):
+                # A lock longer than the export waits: recorded too, as not waited out.
+                self.progress.lock_events.append(
+                    {
+                        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "status": exc.status_code,
+                        "seconds": exc.retry_after,
+                        "request": None,
+                        "waited": False,
+                    }
+                )
             self._checkpoint_on_exit()
             raise
         chats = store.chats_file_lines() or 0
