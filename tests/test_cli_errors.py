@@ -197,6 +197,7 @@ def test_a_refused_connection_is_exit_1(tmp_path: Path) -> None:
         (["--latency-ms", "-5"], "--latency-ms"),
         (["--quota", "0/60"], "--quota"),
         (["--epoch", "yesterday-ish"], "--epoch"),
+        (["--epoch", "0001-01-01"], "--epoch"),
         (["--port", "70000"], "--port"),
         (["--token", " "], "--token"),
     ],

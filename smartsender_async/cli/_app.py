@@ -813,7 +813,10 @@ class EpochType(_ParamType):
                 param,
                 ctx,
             )
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        if not 1970 <= parsed.astimezone(timezone.utc).year <= 9000:
+            self.fail(f"expected a time between 1970 and 9000; got {value!r}", param, ctx)
+        return parsed
 
 
 def _behaviours_epilog() -> str:
