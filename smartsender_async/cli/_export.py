@@ -17,7 +17,9 @@ A run has four phases, each resumable from the checkpoint (see ``_store``):
 3. **messages**: each due chat's messages, newest first, ``concurrency`` chats at a time.
    A chat exported before stops at its high-water mark (the newest message already
    exported, by ``createdAt`` plus the ids at that instant), so an incremental run costs
-   ``floor(new / 20) + 1`` pages per changed chat and nothing for the others.  A walk's
+   ``floor((new + h) / 20) + 1`` pages per changed chat (``h``: the messages already
+   exported in the mark's second, usually 1: the walk reads on until a message older than
+   that second) and nothing for the others (docs/guides/export.md has the whole formula).  A walk's
    position is checkpointed with its pages, so a crash redoes at most the pages after the
    last checkpoint.  Whether a walk saw the whole of its chat's last second is decided by
    the server's own timestamps only (:func:`~._store.second_is_over`): a chat whose
@@ -266,7 +268,6 @@ class Exporter:
             observer to count requests).
         on_update: called after every page, e.g. to redraw a progress bar.
         notify: called with a line of text worth telling the user (a resumed run).
-
         io: the door for every write (tests pass one that fails on purpose).
         busy_timeout: seconds a checkpoint write waits for a database locked elsewhere.
 
