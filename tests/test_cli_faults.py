@@ -216,6 +216,24 @@ def test_a_failure_in_the_incremental_run_loses_nothing(fast_dir: Path) -> None:
         assert_same(out, clean)
 
 
+def test_a_failing_resume_of_a_failed_run_still_ends_exact(
+    project: Emulator, reference: tuple[Path, int], fast_dir: Path
+) -> None:
+    """Failures on top of failures: the run fails at write N, its resume at write M, and
+    the third run still ends with exactly the uninterrupted export."""
+    ref, writes = reference
+    for n in range(3, writes + 1, 11):
+        out = fast_dir / f"twice{n}"
+        with pytest.raises(ExportStorageError):
+            export_once(project, out, CountingIO(fail_at=n))
+        second = CountingIO(fail_at=max(1, n // 3))
+        with contextlib.suppress(ExportStorageError):
+            export_once(project, out, second)
+        assert second.after_failure == []
+        export_once(project, out)
+        assert_same(out, ref)
+
+
 def _restore(out: Path, files: dict[str, bytes]) -> None:
     out.mkdir()
     for name, data in files.items():
