@@ -276,3 +276,14 @@ def test_quota_alone_sets_the_clients_limiter_and_the_demo_emulators(tmp_path: P
         assert quota is not None and (quota.limit, quota.period) == (30, 2.0)
     finally:
         cli.commands.pop("probe-settings")
+
+
+def test_quota_alone_keeps_an_export_under_the_emulators_quota(tmp_path: Path) -> None:
+    # The built-in emulator enforces the same --quota; the client paces itself to it.
+    emulator = Emulator(seed=43, chats=30, messages_per_chat=3, rate_limit=(20, 1.0))
+    result = CliRunner().invoke(
+        cli, ["--emulator", "--quota", "20/1", "export", str(tmp_path / "out")], obj=emulator
+    )
+    assert result.exit_code == 0, result.output
+    assert emulator.stats.requests == 1 + 2 + 1 + 30
+    assert emulator.stats.locked == 0 and emulator.stats.lock_events == 0
