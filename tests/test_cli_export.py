@@ -23,7 +23,7 @@ from rich.console import Console
 from smartsender_async.cli import cli
 from smartsender_async.cli._export import ExportProgress
 from smartsender_async.cli._progress import ProgressBar, format_duration
-from smartsender_async.cli._store import STATE_FILE, Walk
+from smartsender_async.cli._store import STATE_FILE, Walk, second_is_over
 from smartsender_async.testing import Emulator, FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +116,18 @@ def test_quiet_when_not_a_terminal(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- incremental
 
 
-def test_unchanged_project_costs_the_identity_check_and_one_listing_page(tmp_path: Path) -> None:
+def head_second_chats(emulator: Emulator) -> list[int]:
+    """The chats whose updatedAt is in the newest second of the list: a run cannot know,
+    from the server's timestamps alone, that it saw the whole of that second, so the next
+    run reads their page 1 again (the boundary second)."""
+    ids = emulator.chat_ids()
+    newest = emulator.chat_status(ids[0]).updated_at
+    return [i for i in ids if emulator.chat_status(i).updated_at == newest]
+
+
+def test_unchanged_project_costs_the_identity_check_one_listing_page_and_the_boundary(
+    tmp_path: Path,
+) -> None:
     emulator = Emulator(seed=4, chats=70, messages_per_chat=25, rate_limit=None)
     out = tmp_path / "out"
     assert export(emulator, out).exit_code == 0
@@ -124,7 +135,12 @@ def test_unchanged_project_costs_the_identity_check_and_one_listing_page(tmp_pat
     emulator.stats.reset()
     result = export(emulator, out)
     assert result.exit_code == 0, result.output
-    assert dict(emulator.stats.by_endpoint) == {"GET /me": 1, "GET /chats": 1}
+    boundary = len(head_second_chats(emulator))
+    assert dict(emulator.stats.by_endpoint) == {
+        "GET /me": 1,
+        "GET /chats": 1,
+        MESSAGES: boundary,
+    }
     assert snapshot(out)["messages.jsonl"] == before
     runs = json.loads((out / "manifest.json").read_text())["runs"]
     assert [r["mode"] for r in runs] == ["full", "incremental"]
@@ -145,6 +161,7 @@ def test_incremental_run_sends_only_the_requests_it_needs(
     emulator = Emulator(seed=5, chats=90, messages_per_chat=25, rate_limit=None)
     out = tmp_path / "out"
     assert export(emulator, out).exit_code == 0
+    head_second_chats_before = head_second_chats(emulator)
     chat_ids = emulator.chat_ids()[40 : 40 + len(new_messages)]  # from the middle of the list
     for chat_id, count in zip(chat_ids, new_messages, strict=True):
         for k in range(count):
@@ -152,7 +169,8 @@ def test_incremental_run_sends_only_the_requests_it_needs(
     emulator.stats.reset()
     result = export(emulator, out)
     assert result.exit_code == 0, result.output
-    message_pages = sum(n // 20 + 1 for n in new_messages)
+    boundary = [c for c in head_second_chats_before if c not in chat_ids]
+    message_pages = sum(n // 20 + 1 for n in new_messages) + len(boundary)
     assert dict(emulator.stats.by_endpoint) == {
         "GET /me": 1,
         "GET /chats": listing_pages,
@@ -166,11 +184,12 @@ def test_full_relists_every_chat_but_fetches_messages_only_where_new(tmp_path: P
     out = tmp_path / "out"
     assert export(emulator, out).exit_code == 0
     some = emulator.chat_ids()[30]
+    boundary = [c for c in head_second_chats(emulator) if c != some]
     emulator.add_inbound_message(some, "hi")
     emulator.stats.reset()
     assert export(emulator, out, "--full").exit_code == 0
     assert emulator.stats.by_endpoint["GET /chats"] == 3 + 1  # every page, then a rescan
-    assert emulator.stats.by_endpoint[MESSAGES] == 1
+    assert emulator.stats.by_endpoint[MESSAGES] == 1 + len(boundary)
     assert_matches_emulator(out, emulator)
 
 
@@ -197,12 +216,18 @@ def test_message_in_the_same_second_after_the_walk_is_not_missed(tmp_path: Path)
     assert_matches_emulator(out, emulator)
 
 
-def test_walk_settles_only_after_the_updated_second_is_surely_over() -> None:
-    walk = Walk(started=10_000_000)
+def test_walk_settles_only_when_the_server_had_left_the_updated_second() -> None:
+    # server_time: the newest timestamp the server had written before page 1 was read.
+    walk = Walk(server_time=10_000_000)
     assert walk.settled(None)
-    assert walk.settled(7_000_000)  # 3 s before the walk began
-    assert not walk.settled(7_000_001)
-    assert not walk.settled(10_000_000)
+    assert walk.settled(9_999_999)  # the server had stamped a later second
+    assert walk.settled(9_000_000)
+    assert not walk.settled(10_000_000)  # same second: a message may still arrive in it
+    assert not walk.settled(10_999_999)
+    assert not walk.settled(11_000_000)  # later than anything the server had shown
+    assert not Walk().settled(5_000_000)  # no evidence at all: not settled
+    assert second_is_over(1_500_000, 2_000_000)
+    assert not second_is_over(1_500_000, 1_999_999)
 
 
 def test_chat_moving_to_the_head_during_the_listing_is_caught_by_the_rescan(

@@ -37,6 +37,7 @@ ENV.pop("SMARTSENDER_TOKEN", None)
 ENV.pop("SMARTSENDER_BASE_URL", None)
 # Frequent checkpoints, so that kills land between, inside and after commits.
 EXPORT_OPTS = ["export", "--checkpoint-interval", "0.02"]
+WORKERS = 4  # the export's default --concurrency
 
 
 class Killer:
@@ -63,11 +64,37 @@ class Killer:
         self.count, self.at, self.signum, self.fired = 0, at, signum, False
 
 
+class Arrivals:
+    """Counts the HTTP requests that reach the server (uvicorn hands them to the app),
+    including those whose client died before the emulator read them: what a client that
+    sent them must account for."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.count = 0
+        make_app = emulator.asgi_app
+
+        def asgi_app() -> Any:
+            inner = make_app()
+
+            async def app(scope: Any, receive: Any, send: Any) -> None:
+                if scope["type"] == "http":
+                    self.count += 1
+                await inner(scope, receive, send)
+
+            return app
+
+        emulator.asgi_app = asgi_app  # type: ignore[method-assign]
+
+
+ARRIVALS: dict[int, Arrivals] = {}
+
+
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[Emulator, str, Killer]]:
     # 30 chats of 45 messages (with activities: 3 pages each): about 95 requests.
     emulator = Emulator(seed=11, chats=30, messages_per_chat=45, rate_limit=None)
     killer = Killer(emulator)
+    ARRIVALS[id(emulator)] = Arrivals(emulator)
     with emulator.serve() as url:
         yield emulator, url, killer
 
@@ -84,7 +111,10 @@ def reference(
         cli, ["--base-url", url, "--token", emulator.token, "--rate", "off", "export", str(out)]
     )
     assert result.exit_code == 0, result.output
-    return out, emulator.stats.requests - before
+    spent = emulator.stats.requests - before
+    (run,) = json.loads((out / "manifest.json").read_text())["runs"]
+    assert run["requests"] == spent  # uninterrupted: exact
+    return out, spent
 
 
 def _cli(url: str, token: str, out: Path) -> subprocess.Popen[str]:
@@ -124,6 +154,9 @@ def _kill_and_resume(
     requests all attempts took."""
     emulator, url, killer = served
     total = 0
+    arrivals = ARRIVALS[id(emulator)]
+    received_before = emulator.stats.requests
+    arrived_before = arrivals.count
     for at, signum in kills:
         killer.arm(at, signum)
         proc = _cli(url, emulator.token, out)
@@ -148,6 +181,21 @@ def _kill_and_resume(
     total += killer.count
     assert result.exit_code == 0, result.output
     assert_same_export(out, reference[0])
+    # Bookkeeping: every request the emulator received for this directory, from every
+    # attempt (killed ones included, GET /me included), is in the manifest's runs: each
+    # is counted durably before it is sent.  The only surplus allowed is a request that
+    # was counted and then lost with its process: at most one per worker per kill, and it
+    # never reached the server (arrivals at uvicorn, before the emulator reads the
+    # request, are counted too, and they equal the emulator's counter).
+    received = emulator.stats.requests - received_before
+    arrived = arrivals.count - arrived_before
+    manifest = json.loads((out / "manifest.json").read_text())
+    recorded = sum(run["requests"] for run in manifest["runs"])
+    interrupted = sum(1 for at, _ in kills if at <= received)
+    assert arrived == received
+    assert received <= recorded <= received + WORKERS * interrupted, (kills, recorded, received)
+    (run,) = manifest["runs"]
+    assert run["phase"] == "complete" and run["attempts"] >= 1
     return total
 
 

@@ -1,17 +1,27 @@
 """The ``smartsender`` command line: the click group, its commands and the exit codes.
 
-Exit codes: 0 success; 1 the API or the connection failed (a 423 lock prints how long to
-wait), or the export directory's files disagree with its checkpoint; 2 a usage error (bad
-options, or an export directory that cannot be used: missing parent, not writable, not
-empty, another project's export); 130 an export interrupted by Ctrl-C (or SIGTERM), which
-the same command resumes.
+Exit codes:
+
+* 0: complete;
+* 1: a runtime failure: the API or the connection failed (a 423 lock prints how long to
+  wait), a write to the export directory failed (disk full, database locked), or its
+  files disagree with its checkpoint;
+* 2: a usage error: bad options, an export directory that cannot be used (missing
+  parent, not writable, holding files that are not the export's own, another project's
+  export), or a base URL without a token;
+* 130: interrupted by Ctrl-C (or SIGTERM); an export then resumes with the same command.
+
+Every failure is one line on stderr, naming the file or the setting; ``--debug`` adds the
+traceback.
 """
 
 from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -47,7 +57,7 @@ from smartsender_async.ratelimit import RateLimit
 from smartsender_async.retry import RequestEvent, RetryPolicy
 from smartsender_async.testing import Emulator
 
-from ._store import ExportBusyError, ExportDirError, ExportStateError
+from ._store import ExportBusyError, ExportDirError, ExportStateError, ExportStorageError
 
 __all__ = ["DEMO_CHATS", "DEMO_MESSAGES", "DEMO_SEED", "cli", "main"]
 
@@ -111,6 +121,7 @@ class Settings:
     emulator: bool
     rate: Any  # RateLimit, None (no limiter) or _DEFAULT
     hook: Emulator | None = None  # tests: an emulator shared across invocations
+    quota: Any = _DEFAULT  # --quota: the built-in emulator's quota too
     demo_chats: int = DEMO_CHATS
     demo_messages: int = DEMO_MESSAGES
     _emulator: Emulator | None = attrs.field(default=None, init=False)
@@ -128,11 +139,12 @@ class Settings:
                     f"no token (--token or {TOKEN_ENV}): using the built-in emulator's demo "
                     "project; pass a token to use your own project"
                 )
+            quota = self.quota if isinstance(self.quota, RateLimit) else None
             self._emulator = self.hook or Emulator(
                 seed=DEMO_SEED,
                 chats=self.demo_chats,
                 messages_per_chat=self.demo_messages,
-                rate_limit=None,
+                rate_limit=None if quota is None else (quota.requests, quota.period),
             )
         return self._emulator
 
@@ -231,6 +243,9 @@ ID = click.IntRange(min=1)
 
 
 def _api_message(exc: SmartSenderError) -> str:
+    status = getattr(exc, "status_code", None)
+    message = getattr(exc, "message", None) or str(exc)
+    description = getattr(exc, "description", None)
     if isinstance(exc, RateLimitedError):
         wait = f"; retry after {exc.retry_after:g} s" if exc.retry_after is not None else ""
         return f"rate-limited by Smart Sender (HTTP {exc.status_code}: {exc.message}){wait}"
@@ -241,24 +256,57 @@ def _api_message(exc: SmartSenderError) -> str:
         )
     if isinstance(exc, NotFoundError):
         return f"not found (HTTP 404: {exc.message})"
-    return str(exc)
+    if status is not None:
+        text = f"the API answered HTTP {status}: {message}"
+        if description:
+            fields = "; ".join(
+                f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+                for key, value in dict(description).items()
+            )
+            text += f" ({fields})"
+        return text
+    return message
+
+
+def _failure(exc: Exception) -> CommandError:
+    """The one-line message and exit code for an exception a command let through."""
+    if isinstance(exc, SmartSenderError):
+        return CommandError(_api_message(exc))
+    if isinstance(exc, ExportDirError):
+        return UsageProblem(str(exc))
+    if isinstance(exc, ExportStorageError):
+        return CommandError(
+            f"{exc}; the export stopped with everything before it saved: re-run the same "
+            "command to continue"
+        )
+    if isinstance(exc, ExportStateError | ExportBusyError):
+        return CommandError(str(exc))
+    if isinstance(exc, PermissionError):
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        return UsageProblem(f"cannot write{where}: {exc.strerror or exc}")
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return CommandError(f"{exc.strerror or exc}{where}")
+    if isinstance(exc, sqlite3.Error):
+        return CommandError(f"sqlite: {exc}")
+    return CommandError(
+        f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    )
 
 
 class _Group(click.Group):
-    """Maps the SDK's and the exporter's exceptions to one-line messages and exit codes."""
+    """Maps the SDK's and the exporter's exceptions to one-line messages and exit codes;
+    with ``--debug`` the traceback is printed first."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SmartSenderError as exc:
-            raise CommandError(_api_message(exc)) from None
-        except ExportDirError as exc:
-            raise UsageProblem(str(exc)) from None
-        except (ExportStateError, ExportBusyError) as exc:
-            raise CommandError(str(exc)) from None
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise CommandError(f"{exc.strerror or exc}{where}") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("smartsender.debug"):
+                traceback.print_exc(file=sys.stderr)
+            raise _failure(exc) from None
 
 
 @click.group(
@@ -286,12 +334,23 @@ class _Group(click.Group):
     help="Use an in-process emulator with a demo project (the default without a token).",
 )
 @click.option(
+    "--quota",
+    type=RateType(),
+    default=None,
+    envvar="SMARTSENDER_QUOTA",
+    show_envvar=True,
+    metavar="R/P",
+    help="The token's quota, R requests per P seconds, or 'off' (default 180/60, Smart "
+    "Sender's). The client paces itself to it; the built-in emulator enforces it too.",
+)
+@click.option(
     "--rate",
     type=RateType(),
     default=None,
     hidden=True,
-    help="Client-side rate limit R/P (R requests per P seconds) or 'off'.",
+    help="The client's own limiter R/P or 'off', whatever --quota says (for tests).",
 )
+@click.option("--debug", is_flag=True, help="Print the traceback of a failure.")
 @click.option("--emulator-chats", type=click.IntRange(min=1), default=DEMO_CHATS, hidden=True)
 @click.option("--emulator-messages", type=click.IntRange(min=0), default=DEMO_MESSAGES, hidden=True)
 @click.version_option(__version__, prog_name="smartsender")
@@ -301,7 +360,9 @@ def cli(
     token: str | None,
     base_url: str | None,
     use_emulator: bool,
+    quota: Any,
     rate: Any,
+    debug: bool,
     emulator_chats: int,
     emulator_messages: int,
 ) -> None:
@@ -311,21 +372,33 @@ def cli(
     Without a token it runs on a built-in emulator with a demo project, so you can try
     every command right away, e.g. `smartsender export demo-export`.
     """
+    ctx.meta["smartsender.debug"] = debug
     hook = ctx.obj if isinstance(ctx.obj, Emulator) else None
     token = token.strip() if token else None
+    base_url = base_url.strip() if base_url else None
     source = ctx.get_parameter_source("base_url")
     explicit_url = source is click.core.ParameterSource.COMMANDLINE
     if use_emulator and explicit_url:
         raise click.UsageError("--emulator and --base-url exclude each other")
-    if not token and explicit_url:
-        raise click.UsageError(f"--base-url needs a token (--token or {TOKEN_ENV})")
-    rate_given = ctx.get_parameter_source("rate") is click.core.ParameterSource.COMMANDLINE
+    if not token and base_url and not use_emulator:
+        where = "--base-url" if explicit_url else BASE_URL_ENV
+        raise click.UsageError(
+            f"{where} ({base_url}) needs a token (--token or {TOKEN_ENV}); without one the "
+            "demo emulator would run instead, which is not what a base URL asks for"
+        )
+    given = {
+        name: ctx.get_parameter_source(name)
+        in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+        for name in ("rate", "quota")
+    }
+    client_rate = rate if given["rate"] else quota if given["quota"] else _DEFAULT
     ctx.obj = Settings(
         token=token or None,
         base_url=base_url or None,
         emulator=use_emulator,
-        rate=rate if rate_given else _DEFAULT,
+        rate=client_rate,
         hook=hook,
+        quota=quota if given["quota"] else _DEFAULT,
         demo_chats=emulator_chats,
         demo_messages=emulator_messages,
     )
@@ -622,6 +695,13 @@ def send(
     hidden=True,
     help="Seconds between checkpoints (0: after every page).",
 )
+@click.option(
+    "--busy-timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    hidden=True,
+    help="Seconds a checkpoint write waits for a database locked by another process.",
+)
 @pass_settings
 def export(
     settings: Settings,
@@ -629,6 +709,7 @@ def export(
     full: bool,
     concurrency: int,
     checkpoint_interval: float,
+    busy_timeout: float,
 ) -> None:
     """Export every chat and message into OUT_DIR as JSON Lines.
 
@@ -651,14 +732,23 @@ def export(
     )
     progress = ExportProgress(rate=options.rate)
     console = _console(stderr=True)
+    from ._progress import lock_note
 
     async def go() -> Any:
         error: Exception | None = None
         result = None
         async with settings.client(retry=EXPORT_RETRY, observer=progress.observe) as client:
             with ProgressBar(console) as bar:
+                bar.live = progress
+                progress.on_lock = lambda seconds: bar.note(lock_note(seconds))
                 exporter = Exporter(
-                    client, check, options, progress=progress, on_update=bar.update, notify=bar.note
+                    client,
+                    check,
+                    options,
+                    progress=progress,
+                    on_update=bar.update,
+                    notify=bar.note,
+                    busy_timeout=busy_timeout,
                 )
                 async with anyio.create_task_group() as tg:
 
@@ -702,12 +792,65 @@ def emulator() -> None:
     """The Smart Sender emulator (for trying things out and for tests)."""
 
 
-@emulator.command()
+class EpochType(_ParamType):
+    """An ISO 8601 date or time (UTC unless it says otherwise), or ``now``."""
+
+    name = "TIME|now"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        if text.lower() == "now":
+            # The user asks for this machine's time as the emulator's start: a setting,
+            # not a comparison of two clocks.
+            return datetime.now(timezone.utc).replace(microsecond=0)
+        try:
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            self.fail(
+                f"expected 'now' or an ISO 8601 time such as 2026-03-18T12:00:00Z; got {value!r}",
+                param,
+                ctx,
+            )
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        if not 1970 <= parsed.astimezone(timezone.utc).year <= 9000:
+            self.fail(f"expected a time between 1970 and 9000; got {value!r}", param, ctx)
+        return parsed
+
+
+def _behaviours_epilog() -> str:
+    """The emulator's behaviours and their evidence, from ``testing._choices.CHOICES``."""
+    from smartsender_async.testing._choices import CHOICES
+
+    groups = (
+        ("Documented or seen facts (from the API reference)", ("documented", "seen")),
+        ("Inferred from the evidence", ("inferred",)),
+        ("The emulator's own choices (the reference says unknown)", ("choice",)),
+    )
+    lines: list[str] = []
+    for title, kinds in groups:
+        entries = [b for b in CHOICES if b.evidence in kinds]
+        if not entries:
+            continue
+        lines.append("\b")
+        lines.append(f"{title}:")
+        for b in entries:
+            option = f" [{b.option}]" if b.option else ""
+            lines.append(f"  {b.name} ({b.evidence}): {b.summary}{option}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+_RATE = click.FloatRange(0, 1)
+
+
+@emulator.command(epilog=_behaviours_epilog())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port (0: a free one).")
 @click.option("--seed", type=int, default=DEMO_SEED, show_default=True)
 @click.option(
-    "--chats", "n_chats", type=click.IntRange(min=0), default=DEMO_CHATS, show_default=True
+    "--chats", "n_chats", type=click.IntRange(min=1), default=DEMO_CHATS, show_default=True
 )
 @click.option(
     "--messages-per-chat", type=click.IntRange(min=0), default=DEMO_MESSAGES, show_default=True
@@ -719,9 +862,37 @@ def emulator() -> None:
     type=RateType(),
     default="180/60",
     show_default=True,
-    help="The server's quota R/P, or 'off'.",
+    help="The server's quota R/P per token (a breach locks the token: 423), or 'off'.",
 )
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Added delay.")
+@click.option("--retry-after", is_flag=True, help="Send Retry-After with 423 answers.")
+@click.option(
+    "--epoch",
+    type=EpochType(),
+    default=None,
+    help="The emulator's wall-clock time at start: an ISO 8601 time or 'now' "
+    "(default 2026-03-18T12:00:00Z, for reproducible timestamps).",
+)
+@click.option(
+    "--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Added delay per response."
+)
+@click.option(
+    "--jitter-ms", type=click.FloatRange(min=0), default=0.0, help="Up to this much more."
+)
+@click.option(
+    "--error-rate", type=_RATE, default=0.0, help="Fraction of requests answered 500/502/503."
+)
+@click.option(
+    "--slow-rate", type=_RATE, default=0.0, help="Fraction answered after --slow-seconds."
+)
+@click.option(
+    "--slow-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+)
+@click.option(
+    "--drop-rate", type=_RATE, default=0.0, help="Fraction of connections dropped mid-answer."
+)
 @click.option(
     "--churn-per-s", type=click.FloatRange(min=0), default=0.0, help="Inbound messages per second."
 )
@@ -734,10 +905,23 @@ def serve(
     operators: int,
     serve_token: str,
     quota: RateLimit | None,
+    retry_after: bool,
+    epoch: datetime | None,
     latency_ms: float,
+    jitter_ms: float,
+    error_rate: float,
+    slow_rate: float,
+    slow_seconds: float,
+    drop_rate: float,
     churn_per_s: float,
 ) -> None:
-    """Serve an emulator over HTTP until Ctrl-C; prints its base URL on stdout."""
+    """Serve an emulator over HTTP until Ctrl-C; prints its base URL on stdout.
+
+    Which of its behaviours are documented facts and which are its own choices is listed
+    below (and in the emulator's docstring).
+    """
+    if not serve_token.strip():
+        raise click.BadParameter("must not be empty", param_hint="--token")
     try:
         import uvicorn  # noqa: F401
     except ImportError:
@@ -747,6 +931,7 @@ def serve(
     from smartsender_async.testing import Faults
     from smartsender_async.testing._asgi import base_url, bind_socket, make_server
 
+    extra: dict[str, Any] = {} if epoch is None else {"epoch": epoch}
     server_emulator = Emulator(
         seed=seed,
         chats=n_chats,
@@ -754,8 +939,17 @@ def serve(
         operators=operators,
         token=serve_token,
         rate_limit=None if quota is None else (quota.requests, quota.period),
-        faults=Faults(latency=latency_ms / 1000),
+        retry_after_header=retry_after,
+        faults=Faults(
+            latency=latency_ms / 1000,
+            jitter=jitter_ms / 1000,
+            error_rate=error_rate,
+            slow_rate=slow_rate,
+            slow_seconds=slow_seconds,
+            drop_rate=drop_rate,
+        ),
         churn_per_s=churn_per_s,
+        **extra,
     )
     try:
         sock = bind_socket(host, port)

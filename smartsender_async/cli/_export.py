@@ -17,9 +17,13 @@ A run has four phases, each resumable from the checkpoint (see ``_store``):
 3. **messages**: each due chat's messages, newest first, ``concurrency`` chats at a time.
    A chat exported before stops at its high-water mark (the newest message already
    exported, by ``createdAt`` plus the ids at that instant), so an incremental run costs
-   ``floor(new / 20) + 1`` pages per changed chat and nothing for the others.  A walk's
-   position is checkpointed with every page, so a crash redoes at most the pages after the
-   last checkpoint.
+   ``floor((new + h) / 20) + 1`` pages per changed chat (``h``: the messages already
+   exported in the mark's second, usually 1: the walk reads on until a message older than
+   that second) and nothing for the others (docs/guides/export.md has the whole formula).  A walk's
+   position is checkpointed with its pages, so a crash redoes at most the pages after the
+   last checkpoint.  Whether a walk saw the whole of its chat's last second is decided by
+   the server's own timestamps only (:func:`~._store.second_is_over`): a chat whose
+   ``updatedAt`` is in the newest second the run has seen is looked at again next run.
 4. **finishing**: ``chats.jsonl`` is rewritten from the checkpoint (only if a chat changed)
    and the manifest marks the run complete.
 
@@ -30,6 +34,7 @@ lists newest first by ``updatedAt``, and nothing is deleted while a run is readi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import deque
@@ -45,13 +50,14 @@ import attrs
 from smartsender_async._convert import converter
 from smartsender_async._version import __version__
 from smartsender_async.client import SmartSender
-from smartsender_async.errors import NotFoundError
+from smartsender_async.errors import NotFoundError, RateLimitedError
 from smartsender_async.models.chats import Chat
 from smartsender_async.models.messages import Message
 from smartsender_async.resources._base import MAX_LIMITATION
 from smartsender_async.retry import RequestEvent
 
 from ._store import (
+    BUSY_TIMEOUT,
     CHATS_FILE,
     ChatWork,
     DirectoryCheck,
@@ -59,6 +65,7 @@ from ._store import (
     ExportStore,
     Identity,
     RunState,
+    StoreIO,
     Walk,
     micros,
 )
@@ -116,14 +123,26 @@ class ExportOptions:
     emulator: bool = False
 
 
+#: Statuses whose retry is a token-wide rate lock.
+_LOCK_REASONS = ("HTTP 423", "HTTP 429")
+
+
 @attrs.define
 class ExportProgress:
     """Live counters of an export, for a progress display.
 
-    ``observe`` is meant as the client's ``observer``: it counts HTTP attempts.
+    ``observe`` is meant as the client's ``observer``: it counts HTTP attempts and notices
+    rate locks (HTTP 423): :meth:`lock_remaining` then counts the lock down, each lock is
+    appended to ``lock_events`` (the exporter records them in the manifest), and
+    ``on_lock`` is called with the lock's seconds.  ``clock`` measures durations on this
+    machine (a countdown only; it is never compared with the server's clock).
     """
 
     rate: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    on_lock: Callable[[float], None] | None = None
+    locked_until: float | None = None
+    lock_events: list[dict[str, Any]] = attrs.Factory(list)
     phase: str = "starting"
     mode: str = ""
     resumed: bool = False
@@ -138,8 +157,35 @@ class ExportProgress:
     walks_finished: int = 0
 
     def observe(self, event: RequestEvent) -> None:
+        """The client's observer: count attempts, notice locks."""
         if event.kind == "attempt":
             self.requests += 1
+        elif event.kind == "retry" and event.reason in _LOCK_REASONS:
+            now = self.clock()
+            until = now + event.wait
+            if self.locked_until is not None and now < self.locked_until:
+                # Another task hit the same lock: one event, the later end.
+                self.locked_until = max(self.locked_until, until)
+                return
+            self.locked_until = until
+            self.lock_events.append(
+                {
+                    "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "status": int(event.reason.split()[1]) if event.reason else 423,
+                    "seconds": round(event.wait, 3),
+                    "request": f"{event.method} {event.path}",
+                    "waited": True,
+                }
+            )
+            if self.on_lock is not None:
+                self.on_lock(event.wait)
+
+    def lock_remaining(self, now: float | None = None) -> float | None:
+        """Seconds left of the current rate lock, or ``None`` when not locked."""
+        if self.locked_until is None:
+            return None
+        left = self.locked_until - (self.clock() if now is None else now)
+        return left if left > 0 else None
 
     def requests_per_second(self, now: float | None = None) -> float:
         elapsed = (time.monotonic() if now is None else now) - self.started
@@ -222,9 +268,12 @@ class Exporter:
             observer to count requests).
         on_update: called after every page, e.g. to redraw a progress bar.
         notify: called with a line of text worth telling the user (a resumed run).
+        io: the door for every write (tests pass one that fails on purpose).
+        busy_timeout: seconds a checkpoint write waits for a database locked elsewhere.
 
     :meth:`run` may be cancelled at any await (Ctrl-C): it then commits what it has
-    staged, which is always consistent, and re-raises.
+    staged, which is always consistent, and re-raises.  A storage error stops it at once,
+    with nothing more written (:class:`~._store.ExportStorageError`).
     """
 
     def __init__(
@@ -236,6 +285,8 @@ class Exporter:
         progress: ExportProgress | None = None,
         on_update: Callable[[ExportProgress], None] | None = None,
         notify: Callable[[str], None] | None = None,
+        io: StoreIO | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         self.client = client
         self._notify = notify
@@ -243,10 +294,14 @@ class Exporter:
         self.options = options if options is not None else ExportOptions()
         self.progress = progress if progress is not None else ExportProgress()
         self._on_update = on_update
+        self._io = io
+        self._busy_timeout = busy_timeout
         self._store: ExportStore | None = None
-        self._requests_before = 0
         self._last_commit = 0.0
         self._error: Exception | None = None
+        self._locks_recorded = 0
+        #: The newest timestamp the server wrote, among the responses received so far.
+        self._server_time: int | None = None
 
     @property
     def store(self) -> ExportStore:
@@ -261,7 +316,13 @@ class Exporter:
 
     def _update(self) -> None:
         run = self.run_state
-        run.requests = self._requests_before + self.progress.requests
+        store = self.store
+        if run.requests_from is not None:
+            run.requests = max(store.ledger_size - run.requests_from, 0)
+        events = self.progress.lock_events
+        if len(events) > self._locks_recorded:
+            run.locks.extend(events[self._locks_recorded :])
+            self._locks_recorded = len(events)
         if self._on_update is not None:
             self._on_update(self.progress)
 
@@ -285,19 +346,54 @@ class Exporter:
         )
 
     async def run(self) -> ExportResult:
-        """Run the export to completion (or continue the interrupted run)."""
-        identity = await self.identity()
-        found = self.check.identity
-        if found is not None and not found.same_project(identity):
-            raise ExportDirError(
-                f"{str(self.check.path)!r} holds an export of {found.describe()}, not of "
-                f"{identity.describe()}; use another directory"
-            )
-        store = self._store = ExportStore(self.check.path, identity, emulator=self.options.emulator)
+        """Run the export to completion (or continue the interrupted run).
+
+        Raises:
+            ExportDirError: the directory belongs to another project or cannot be used.
+            ExportBusyError: another export is writing into it.
+            ExportStateError: its files disagree with its checkpoint.
+            ExportStorageError: a write failed; a re-run continues from the last commit.
+            SmartSenderError: the API failed.
+        """
+        store = self._store = ExportStore(
+            self.check.path,
+            emulator=self.options.emulator,
+            io=self._io,
+            busy_timeout=self._busy_timeout,
+        )
+        http = self.client._http
+
+        async def count(request: Any) -> None:
+            store.count_request()
+
         try:
-            store.open()
+            # The lock and the request ledger come first: every request is counted,
+            # durably, before it is sent, GET /me included.
+            store.acquire()
+            hooks = http.event_hooks
+            hooks.setdefault("request", []).append(count)
+            http.event_hooks = hooks
+            before = store.ledger_size
+            try:
+                identity = await self.identity()
+                found = self.check.identity
+                if found is not None and not found.same_project(identity):
+                    raise ExportDirError(
+                        f"{str(self.check.path)!r} holds an export of {found.describe()}, "
+                        f"not of {identity.describe()}; use another directory"
+                    )
+                store.open(identity)
+            except BaseException:
+                # Refused before a run began (bad token, another project's export, files
+                # that disagree): leave the directory exactly as it was.
+                store.forget_requests(before)
+                raise
             return await self._run()
         finally:
+            hooks = http.event_hooks
+            with contextlib.suppress(KeyError, ValueError):
+                hooks["request"].remove(count)
+            http.event_hooks = hooks
             store.close()
 
     async def _run(self) -> ExportResult:
@@ -310,7 +406,6 @@ class Exporter:
         else:
             run.attempts += 1
             store.save_run()
-        self._requests_before = run.requests
         progress.mode = run.mode
         progress.resumed = resumed
         progress.phase = run.phase
@@ -334,7 +429,18 @@ class Exporter:
             await self._rescan()
             await self._messages()
             self._finish()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, RateLimitedError):
+                # A lock longer than the export waits: recorded too, as not waited out.
+                self.progress.lock_events.append(
+                    {
+                        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "status": exc.status_code,
+                        "seconds": exc.retry_after,
+                        "request": None,
+                        "waited": False,
+                    }
+                )
             self._checkpoint_on_exit()
             raise
         chats = store.chats_file_lines() or 0
@@ -342,7 +448,10 @@ class Exporter:
 
     def _checkpoint_on_exit(self) -> None:
         """Commit what is staged (it is consistent: staging never awaits) and record the
-        run as incomplete in the manifest; failures here must not hide the real error."""
+        run as incomplete in the manifest; failures here must not hide the real error.
+        After a storage error nothing is written at all."""
+        if self.store.broken:
+            return
         try:
             self._update()
             self.store.commit()
@@ -360,7 +469,12 @@ class Exporter:
         run = self.run_state
         if at is not None and (run.head_at is None or at > run.head_at):
             run.head_at = at
+        self._saw_server_time(at)
         rows.append((chat.id, at, _chat_json(chat)))
+
+    def _saw_server_time(self, at: int | None) -> None:
+        if at is not None and (self._server_time is None or at > self._server_time):
+            self._server_time = at
 
     async def _listing(self) -> None:
         run = self.run_state
@@ -433,6 +547,7 @@ class Exporter:
         progress.chats_due = run.chats_walked + store.count_pending()
         self._update()
         feeder = _Feeder(store)
+        self._saw_server_time(run.head_at)
         self._last_commit = time.monotonic()
         async with anyio.create_task_group() as tg:
             for _ in range(max(1, self.options.concurrency)):
@@ -462,8 +577,10 @@ class Exporter:
         progress = self.progress
         pages = 0
         while True:
-            if walk.started is None:
-                walk.started = micros(datetime.now(timezone.utc))
+            if walk.page == 1 and walk.server_time is None:
+                # The clock rule's evidence: what the server had stamped before page 1
+                # was requested (see second_is_over), never this machine's clock.
+                walk.server_time = self._server_time
             try:
                 page = await self.client.chats.messages(
                     work.id, walk.page, MAX_LIMITATION, activities=True
@@ -483,6 +600,7 @@ class Exporter:
             reached = False
             for message in page:
                 at = micros(message.created_at)
+                self._saw_server_time(at)
                 if since_at is not None and at is not None:
                     if at < since_at:
                         reached = True  # older than everything new: exported before

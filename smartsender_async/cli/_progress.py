@@ -1,4 +1,9 @@
-"""The export's progress bar (rich.progress) and its one-line summary."""
+"""The export's progress bar (rich.progress) and its one-line summary.
+
+While the token is rate-locked (HTTP 423) the bar says so and counts the lock down: the
+text is rendered from the live :class:`ExportProgress` at every refresh, so it moves even
+though no request is answered.  Without a terminal, each lock is one line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import time
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
+from rich.text import Text
 
 from ._export import ExportProgress, ExportResult
 
@@ -33,12 +39,37 @@ def format_duration(seconds: float | None) -> str:
 
 
 def describe(progress: ExportProgress, now: float | None = None) -> str:
-    """The text next to the bar: chats, messages, request rate and ETA."""
+    """The text next to the bar: a rate lock's countdown, if any, then chats, messages,
+    request rate and ETA."""
     due = max(progress.chats_due, progress.chats_walked)
-    return (
+    text = (
         f"chats {progress.chats_walked:,}/{due:,} · messages {progress.messages:,} · "
         f"{progress.requests_per_second(now):.1f} req/s · ETA {format_duration(progress.eta(now))}"
     )
+    locked = progress.lock_remaining(now)
+    if locked is not None:
+        text = f"token rate-locked (HTTP 423): resuming in {format_duration(locked)} · {text}"
+    return text
+
+
+def lock_note(seconds: float) -> str:
+    """The line printed when the token gets locked."""
+    return (
+        f"the token is rate-locked by Smart Sender (HTTP 423): waiting {format_duration(seconds)} "
+        "before the next request; the export continues by itself"
+    )
+
+
+class _LiveDetail(ProgressColumn):
+    """:func:`describe` of the live progress, recomputed at every refresh."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        super().__init__()
+        self._bar = bar
+
+    def render(self, task: Task) -> Text:
+        live = self._bar.live
+        return Text(describe(live) if live is not None else "")
 
 
 class ProgressBar:
@@ -50,11 +81,12 @@ class ProgressBar:
 
     def __init__(self, console: Console) -> None:
         self.enabled = console.is_terminal
+        self.live: ExportProgress | None = None
         self._progress = Progress(
             TextColumn("[bold]{task.description:<20}"),
             BarColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.fields[detail]}"),
+            _LiveDetail(self),
             console=console,
             disable=not self.enabled,
             refresh_per_second=8,
@@ -80,6 +112,8 @@ class ProgressBar:
         )
 
     def update(self, progress: ExportProgress) -> None:
+        """Redraw from ``progress`` (the countdown of a lock also moves by itself)."""
+        self.live = progress
         if not self.enabled:
             return
         done = progress.requests
@@ -90,7 +124,9 @@ class ProgressBar:
             total = None  # nothing to measure against before the first page: a pulsing bar
         self._progress.update(
             self._task,
-            description=_PHASES.get(progress.phase, progress.phase),
+            description="rate-locked"
+            if progress.lock_remaining() is not None
+            else _PHASES.get(progress.phase, progress.phase),
             completed=done,
             total=None if total is None else max(total, 1),
             detail=describe(progress),

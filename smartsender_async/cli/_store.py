@@ -7,6 +7,21 @@ Layout of ``OUT_DIR``::
     manifest.json         what this directory holds: format, project, counts, run history
     export-state.sqlite   the checkpoint: per-chat state and committed file offsets
     .export.lock          held (flock) while an export runs
+    .export.requests      one byte per request sent, written before the request leaves
+
+Nothing else may be in the directory: a file of yours there makes the export refuse it.
+
+The invariant (crash consistency by construction).  The checkpoint never records more than
+is durable: a page's lines are appended to ``messages.jsonl`` and fsynced, and only then
+does one sqlite transaction record the file's new length together with the walk positions
+and run state those lines belong to; a listing page's chats and the listing position that
+follows them are one transaction too.  Every write (sqlite statement, file write, fsync,
+rename, truncate) goes through :class:`StoreIO`, and the first one that fails marks the
+store broken: every later write raises :class:`ExportStorageError` at once, so nothing is
+committed after a failure and no state advances past a page whose items are not durable.
+A run stops on the first storage error; on the next open ``messages.jsonl`` is cut back to
+the committed length, so a plain re-run continues from the last commit and writes each
+chat and message exactly once.
 
 Why sqlite for the checkpoint.  Per-chat state (where its message walk stands, the newest
 message already exported) is needed for 100,000 chats and more.  A JSON checkpoint would be
@@ -14,21 +29,20 @@ rewritten whole on every commit; sqlite updates only the touched rows, keeps the
 (flat memory) and commits atomically, so one transaction can cover "these chats advanced"
 and "messages.jsonl is now this many bytes long" together.
 
-Exactly once in ``messages.jsonl`` across crashes.  Lines are appended, then the file is
-flushed and fsynced, and only then does a sqlite transaction record the new length together
-with the chat states those lines belong to.  On open the file is cut back to the recorded
-length: a torn line or a tail that no checkpoint covers is dropped and fetched again.  A
-kill at any instant therefore leaves either the old checkpoint (the tail is redone) or the
-new one (nothing is redone).
-
 ``chats.jsonl`` and ``manifest.json`` are written whole to a temporary file in the same
-directory, fsynced, and moved over the old one (``os.replace``), so a reader sees the old
-version or the new one, never a mixture.
+directory (``<name>.tmp``), fsynced, and moved over the old one (``os.replace``), so a
+reader sees the old version or the new one, never a mixture; a failed write removes its
+temporary file.
+
+Requests are counted in ``.export.requests`` before they are sent (one byte each, fsynced),
+so the manifest's ``runs[].requests`` is exact after any crash: the bytes beyond the
+previous run's end belong to the current run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -36,27 +50,32 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import attrs
 
 __all__ = [
+    "BUSY_TIMEOUT",
     "CHATS_FILE",
     "FORMAT",
     "LOCK_FILE",
     "MANIFEST_FILE",
     "MESSAGES_FILE",
+    "REQUESTS_FILE",
     "STATE_FILE",
     "ChatWork",
     "ExportBusyError",
     "ExportDirError",
     "ExportStateError",
+    "ExportStorageError",
     "ExportStore",
     "Identity",
     "RunState",
+    "StoreIO",
     "Walk",
     "check_directory",
     "micros",
+    "second_is_over",
 ]
 
 FORMAT = "smartsender-export/1"
@@ -65,14 +84,31 @@ MESSAGES_FILE = "messages.jsonl"
 MANIFEST_FILE = "manifest.json"
 STATE_FILE = "export-state.sqlite"
 LOCK_FILE = ".export.lock"
-#: Files an export directory may hold besides the above (sqlite's and ours' temporaries).
-_OWN_SUFFIXES = ("-wal", "-shm", "-journal", ".tmp")
-
-#: See :meth:`Walk.settled`: one second of timestamp resolution plus two of clock skew.
-SETTLE_SECONDS = 3
+REQUESTS_FILE = ".export.requests"
+#: Every name an export directory may hold: ours and sqlite's companions, exactly.
+OWN_FILES = frozenset(
+    {
+        CHATS_FILE,
+        MESSAGES_FILE,
+        MANIFEST_FILE,
+        STATE_FILE,
+        LOCK_FILE,
+        REQUESTS_FILE,
+        f"{STATE_FILE}-wal",
+        f"{STATE_FILE}-shm",
+        f"{STATE_FILE}-journal",
+        f"{CHATS_FILE}.tmp",
+        f"{MANIFEST_FILE}.tmp",
+    }
+)
+_PROBE_PREFIX = ".smartsender-probe-"
+#: Seconds a checkpoint write waits for a sqlite database locked by another process
+#: before the run stops (exit code 1; a re-run continues).
+BUSY_TIMEOUT = 5.0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
+_SECOND = 1_000_000
 
 
 def micros(value: datetime | None) -> int | None:
@@ -84,7 +120,26 @@ def micros(value: datetime | None) -> int | None:
     return (value - _EPOCH) // _MICRO
 
 
+def second_is_over(updated_at: int | None, server_time: int | None) -> bool:
+    """Whether the server had already left the second of ``updated_at`` (the clock rule).
+
+    ``server_time`` is the newest timestamp *the server itself wrote* (a chat's
+    ``updatedAt``, a message's ``createdAt``) among the responses received before a read
+    was sent; both are microseconds.  Timestamps have one-second resolution, so a read is
+    known to have seen everything up to the end of ``updated_at``'s second only when the
+    server had already stamped something in a later second.  This machine's clock is never
+    consulted: it need not agree with the server's.  A chat that is not yet settled is
+    read again by the next run (one request: "re-read the boundary second").
+    """
+    if updated_at is None:
+        return True
+    if server_time is None:
+        return False
+    return server_time // _SECOND > updated_at // _SECOND
+
+
 def _utc_now() -> str:
+    # A record for people (when a run started); never used to decide anything.
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -98,6 +153,72 @@ class ExportStateError(Exception):
 
 class ExportBusyError(Exception):
     """Another export is writing into the same directory right now."""
+
+
+class ExportStorageError(Exception):
+    """A write to the export directory failed (disk full, database locked, I/O error).
+
+    The run stops at once; what is committed is consistent, and a plain re-run continues
+    from it.  ``path`` is the file that could not be written.
+    """
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreIO:
+    """The one door every write of an export goes through.
+
+    Subclass it to inject failures (the fault-injection tests make the N-th call raise);
+    each method is one write: a sqlite statement, a file write, an fsync, a rename or a
+    truncation.
+    """
+
+    def sql(self, db: sqlite3.Connection, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run one writing sqlite statement (``BEGIN``/``COMMIT`` included)."""
+        db.execute(statement, params)
+
+    def write(self, fd: int, data: bytes) -> None:
+        """Write all of ``data`` to the file descriptor ``fd``."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def fsync(self, fd: int) -> None:
+        """Make ``fd``'s writes durable."""
+        os.fsync(fd)
+
+    def replace(self, source: Path, target: Path) -> None:
+        """Rename ``source`` over ``target`` (atomic on POSIX)."""
+        os.replace(source, target)
+
+    def truncate(self, path: Path, size: int) -> None:
+        """Cut ``path`` back to ``size`` bytes."""
+        os.truncate(path, size)
+
+
+_USAGE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR)
+
+
+def _open_error(path: Path, exc: OSError) -> Exception:
+    """A directory we may not write is a usage problem (exit 2); a full disk or an I/O
+    error is a storage failure (exit 1)."""
+    if exc.errno in _USAGE_ERRNOS:
+        return ExportDirError(f"cannot write to {str(path)!r}: {exc.strerror or exc}")
+    return ExportStorageError(f"cannot write {str(path)!r}: {_reason(exc)}", path)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return (
+            f"the database is locked by another process (waited {BUSY_TIMEOUT:g} s); close "
+            "whatever holds it open (a backup tool, a sqlite3 shell)"
+        )
+    return text or type(exc).__name__
 
 
 @attrs.frozen
@@ -114,6 +235,7 @@ class Identity:
     project_name: str | None = None
 
     def same_project(self, other: Identity) -> bool:
+        """Same base URL and the same project id (or, without ids, the same name)."""
         if self.base_url != other.base_url:
             return False
         if self.project_id is not None and other.project_id is not None:
@@ -121,15 +243,18 @@ class Identity:
         return self.project_name == other.project_name
 
     def describe(self) -> str:
+        """``project 'Shop' (id 501) at https://...``."""
         name = self.project_name or "?"
         ident = f" (id {self.project_id})" if self.project_id is not None else ""
         return f"project {name!r}{ident} at {self.base_url}"
 
     def to_json(self) -> dict[str, Any]:
+        """The manifest's ``project`` entry."""
         return {"base_url": self.base_url, "id": self.project_id, "name": self.project_name}
 
     @classmethod
     def from_json(cls, data: Any) -> Identity:
+        """Read a manifest's ``project`` entry."""
         if not isinstance(data, dict) or not isinstance(data.get("base_url"), str):
             raise ExportStateError("manifest.json has no valid 'project' entry")
         name = data.get("name")
@@ -145,12 +270,18 @@ class DirectoryCheck:
     identity: Identity | None  # None: empty or new directory
 
 
+def _is_own(name: str) -> bool:
+    return name in OWN_FILES or name.startswith(_PROBE_PREFIX)
+
+
 def check_directory(path: Path) -> DirectoryCheck:
     """Decide, without changing anything, whether ``path`` can receive an export.
 
     Accepted: a directory that does not exist yet (its parent must), an empty directory,
-    or a directory holding an export (``manifest.json``).  Anything else raises
-    :class:`ExportDirError` with the reason.
+    or a directory holding an export (``manifest.json``) and nothing else.  Anything else
+    raises :class:`ExportDirError` with the reason: a missing parent, a file, a directory
+    that cannot be written, a file that is not the export's own (yours are never touched),
+    an export in an unknown format.
     """
     path = path.expanduser()
     if not path.exists():
@@ -165,6 +296,25 @@ def check_directory(path: Path) -> DirectoryCheck:
     if not path.is_dir():
         raise ExportDirError(f"{str(path)!r} exists and is not a directory")
     _probe(path, f"cannot write to {str(path)!r}")
+    try:
+        names = sorted(entry.name for entry in path.iterdir())
+    except OSError as exc:
+        raise ExportDirError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    foreign = [name for name in names if not _is_own(name)]
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        kind = "holds an export and" if MANIFEST_FILE in names else "is not empty:"
+        raise ExportDirError(
+            f"{str(path)!r} {kind} files that are not the export's own ({shown}{more}); "
+            "choose an empty or new directory, or move them away"
+        )
+    for name in names:
+        entry = path / name
+        if entry.is_file() and not os.access(entry, os.R_OK | os.W_OK):
+            raise ExportDirError(f"cannot write to {str(entry)!r}: permission denied")
+        if not entry.is_file() and not name.startswith(_PROBE_PREFIX):
+            raise ExportDirError(f"{str(entry)!r} is not a regular file")
     manifest = path / MANIFEST_FILE
     if manifest.exists():
         try:
@@ -182,20 +332,11 @@ def check_directory(path: Path) -> DirectoryCheck:
         except ExportStateError as exc:
             raise ExportDirError(f"{str(path)!r}: {exc}") from None
         return DirectoryCheck(path, True, identity)
-    try:
-        foreign = [
-            entry.name
-            for entry in path.iterdir()
-            if entry.name not in (STATE_FILE, LOCK_FILE, MESSAGES_FILE, CHATS_FILE)
-            and not entry.name.endswith(_OWN_SUFFIXES)
-        ]
-    except OSError as exc:
-        raise ExportDirError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     data_files = (path / MESSAGES_FILE).exists() or (path / CHATS_FILE).exists()
-    if foreign or (data_files and not (path / STATE_FILE).exists()):
+    if data_files and not (path / STATE_FILE).exists():
         raise ExportDirError(
-            f"{str(path)!r} is not empty and holds no smartsender export (no {MANIFEST_FILE}); "
-            "choose an empty or new directory"
+            f"{str(path)!r} holds {MESSAGES_FILE} or {CHATS_FILE} but no {MANIFEST_FILE} or "
+            "checkpoint; choose an empty or new directory"
         )
     return DirectoryCheck(path, True, None)
 
@@ -204,34 +345,10 @@ def _probe(directory: Path, problem: str) -> None:
     """Create and delete a file in ``directory``: the only sure test of writability
     (``os.access`` answers yes to root on a read-only mount)."""
     try:
-        with tempfile.TemporaryFile(dir=directory, prefix=".smartsender-probe-"):
+        with tempfile.TemporaryFile(dir=directory, prefix=_PROBE_PREFIX):
             pass
     except OSError as exc:
         raise ExportDirError(f"{problem}: {exc.strerror or exc}") from None
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through a temporary file in the same directory, fsync, rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 @attrs.define
@@ -241,7 +358,9 @@ class RunState:
     ``phase`` goes ``listing`` → ``rescan`` (only if the listing read more than one page)
     → ``messages`` → ``finishing`` → ``complete``.  ``head_at`` is the newest chat
     ``updatedAt`` this run has seen (microseconds); the next incremental run lists chats
-    only down to it (``prev_mark``).
+    only down to it (``prev_mark``).  ``requests`` counts every request sent for this
+    run, all attempts (crashed ones included), from ``.export.requests``; ``locks`` lists
+    the rate locks (HTTP 423) the run waited out.
     """
 
     run: int
@@ -260,12 +379,16 @@ class RunState:
     requests: int = 0
     attempts: int = 1
     finished_at: str | None = None
+    requests_from: int | None = None  # .export.requests size when the run began
+    locks: list[dict[str, Any]] = attrs.Factory(list)
 
     def to_json(self) -> dict[str, Any]:
+        """The run as stored in the checkpoint and listed in the manifest."""
         return attrs.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
+        """Read a stored run (unknown keys are ignored)."""
         names = {a.name for a in attrs.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -278,7 +401,9 @@ class Walk:
     walk (it becomes the chat's high-water mark when the walk ends), ``low_*`` the oldest:
     a message at or above ``low_at`` that was already written is a repeat caused by new
     messages pushing the list down, and is skipped.  Times are microseconds; the id lists
-    hold the messages written at exactly that time.
+    hold the messages written at exactly that time.  ``server_time`` is the newest
+    timestamp the server had written before page 1 was requested (see
+    :func:`second_is_over`).
     """
 
     page: int = 1
@@ -287,27 +412,21 @@ class Walk:
     low_at: int | None = None
     low_ids: list[int] = attrs.Factory(list)
     written: int = 0
-    started: int | None = None  # wall clock (microseconds) when page 1 was requested
+    server_time: int | None = None
 
     def settled(self, updated_at: int | None) -> bool:
-        """Whether page 1 was read after the second of ``updated_at`` had surely ended.
-
-        Timestamps have one-second resolution: a message arriving in the same second as
-        the chat's ``updatedAt`` but after page 1 was read would leave ``updatedAt`` as it
-        was, and the next run would think the chat unchanged.  A walk that started less
-        than ``SETTLE_SECONDS`` after ``updatedAt`` (by this machine's clock) is therefore
-        not trusted: the next run looks at the chat again (one request).
-        """
-        if updated_at is None or self.started is None:
-            return True
-        return self.started >= updated_at + SETTLE_SECONDS * 1_000_000
+        """Whether page 1 was read after the second of ``updated_at`` had surely ended,
+        by the server's own timestamps (:func:`second_is_over`)."""
+        return second_is_over(updated_at, self.server_time)
 
     def seen(self, message_id: int, at: int | None) -> bool:
+        """Whether this walk already wrote the message (it was pushed down a page)."""
         if at is None or self.low_at is None:
             return message_id in self.low_ids or message_id in self.top_ids
         return at > self.low_at or (at == self.low_at and message_id in self.low_ids)
 
     def record(self, message_id: int, at: int | None) -> None:
+        """Note a message as written by this walk."""
         self.written += 1
         if at is None:
             self.low_ids.append(message_id)
@@ -322,11 +441,14 @@ class Walk:
             self.low_ids.append(message_id)
 
     def to_json(self) -> str:
+        """The walk as stored in the checkpoint."""
         return json.dumps(attrs.asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Walk:
-        return cls(**json.loads(text))
+        """Read a stored walk (unknown keys, such as an older version's, are ignored)."""
+        names = {a.name for a in attrs.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in names})
 
 
 @attrs.frozen
@@ -341,9 +463,9 @@ class ChatWork:
     walk: Walk | None  # a walk interrupted by a crash, to resume
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chats (
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS chats (
     id INTEGER PRIMARY KEY,
     seq INTEGER NOT NULL,          -- order of the latest listing that changed it
     updated_at INTEGER,            -- updatedAt, microseconds
@@ -354,10 +476,10 @@ CREATE TABLE IF NOT EXISTS chats (
     hw_at INTEGER,                 -- newest exported message: createdAt, microseconds
     hw_ids TEXT,                   -- ids of the exported messages created at hw_at
     walk TEXT                      -- the walk in progress (JSON), if any
-);
-CREATE INDEX IF NOT EXISTS chats_pending ON chats (seq) WHERE pending = 1;
-CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY, info TEXT NOT NULL);
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS chats_pending ON chats (seq) WHERE pending = 1",
+    "CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY, info TEXT NOT NULL)",
+)
 
 
 def _dumps(value: Any) -> str:
@@ -367,18 +489,34 @@ def _dumps(value: Any) -> str:
 class ExportStore:
     """An export directory opened for writing (see the module docstring).
 
-    Not thread-safe; all calls come from the exporter's one event loop thread, and none
-    of them awaits, so each is atomic with respect to the exporter's tasks.
+    Open it in two steps: :meth:`acquire` (create the directory, take the lock, open the
+    request ledger) before the first request, then :meth:`open` once ``GET /me`` has
+    named the project.  Not thread-safe; all calls come from the exporter's one event
+    loop thread, and none of them awaits, so each is atomic with respect to its tasks.
     """
 
-    def __init__(self, directory: Path, identity: Identity, *, emulator: bool) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        identity: Identity | None = None,
+        *,
+        emulator: bool,
+        io: StoreIO | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> None:
         self.directory = directory
         self.identity = identity
         self.emulator = emulator
+        self.io = io if io is not None else StoreIO()
+        self.busy_timeout = busy_timeout
         self._lock_fd: int | None = None
+        self._ledger_fd: int | None = None
+        self._ledger_created = False
+        self._created: list[Path] = []
+        self.ledger_size = 0
         self._db: sqlite3.Connection | None = None
-        self._file: IO[bytes] | None = None
-        self._broken = False
+        self._fd: int | None = None
+        self._broken: ExportStorageError | None = None
         self._staged: dict[int, tuple[ChatWork, Walk, bool]] = {}
         self.offset = 0  # bytes of messages.jsonl written (committed + staged)
         self.lines = 0
@@ -387,19 +525,47 @@ class ExportStore:
         self.run: RunState | None = None
         self._seq = 0
 
+    # ------------------------------------------------------------------ failures
+
+    @property
+    def broken(self) -> bool:
+        """Whether a write failed: nothing more is written by this store."""
+        return self._broken is not None
+
+    @contextlib.contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """Run writes to ``name``; the first failure breaks the store for good."""
+        if self._broken is not None:
+            raise ExportStorageError(
+                f"not writing {name}: an earlier write failed ({self._broken})",
+                self._broken.path,
+            )
+        try:
+            yield
+        except (OSError, sqlite3.Error) as exc:
+            path = self.directory / name
+            error = ExportStorageError(f"cannot write {str(path)!r}: {_reason(exc)}", path)
+            self._broken = error
+            raise error from exc
+
     # ------------------------------------------------------------------ open / close
 
-    def open(self) -> None:
-        """Create the directory if needed, take the lock, open the checkpoint, and cut
-        ``messages.jsonl`` back to the last committed length."""
+    def acquire(self) -> None:
+        """Create the directory if needed, take its lock and open the request ledger.
+
+        Raises:
+            ExportDirError: the directory cannot be created or written.
+            ExportBusyError: another export holds the lock.
+        """
         directory = self.directory
         try:
+            self._created = [] if directory.exists() else [directory]
             directory.mkdir(exist_ok=True)
+            if not (directory / LOCK_FILE).exists():
+                self._created.insert(0, directory / LOCK_FILE)
             self._lock_fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise ExportDirError(
-                f"cannot write to {str(directory)!r}: {exc.strerror or exc}"
-            ) from None
+            raise _open_error(directory, exc) from None
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock
@@ -413,6 +579,50 @@ class ExportStore:
                 raise ExportBusyError(
                     f"another export is running into {str(directory)!r}; wait for it to end"
                 ) from None
+        ledger = directory / REQUESTS_FILE
+        try:
+            self._ledger_created = not ledger.exists()
+            self._ledger_fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self.ledger_size = os.fstat(self._ledger_fd).st_size
+        except OSError as exc:
+            raise _open_error(ledger, exc) from None
+
+    def count_request(self) -> None:
+        """Record, durably, that one more request is about to be sent."""
+        assert self._ledger_fd is not None, "store is not acquired"
+        with self._writing(REQUESTS_FILE):
+            self.io.write(self._ledger_fd, b".")
+            self.io.fsync(self._ledger_fd)
+        self.ledger_size += 1
+
+    def forget_requests(self, size: int) -> None:
+        """Leave a directory we may not use as it was: cut the ledger back to ``size``
+        (or remove it if this store created it)."""
+        if self._ledger_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            if self._ledger_created:
+                os.unlink(self.directory / REQUESTS_FILE)
+            else:
+                os.truncate(self.directory / REQUESTS_FILE, size)
+        if self._db is None:  # nothing else was written: remove what acquire() created
+            for path in self._created:
+                with contextlib.suppress(OSError):
+                    path.rmdir() if path.is_dir() else path.unlink()
+
+    def open(self, identity: Identity) -> None:
+        """Open the checkpoint for ``identity``'s export and cut ``messages.jsonl`` back to
+        the last committed length.
+
+        Raises:
+            ExportDirError: the checkpoint belongs to another project, or cannot be opened.
+            ExportStateError: the files disagree with the checkpoint.
+            ExportStorageError: a write failed (e.g. the database is locked).
+        """
+        if self._lock_fd is None:
+            self.acquire()
+        self.identity = identity
+        directory = self.directory
         path = directory / MESSAGES_FILE
         if not (directory / STATE_FILE).exists() and path.exists() and path.stat().st_size:
             raise ExportStateError(
@@ -420,16 +630,24 @@ class ExportStore:
                 "refusing to overwrite it"
             )
         try:
-            db = self._db = sqlite3.connect(directory / STATE_FILE, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            stored = self._meta("identity")
+            db = self._db = sqlite3.connect(
+                directory / STATE_FILE, isolation_level=None, timeout=self.busy_timeout
+            )
         except sqlite3.Error as exc:
-            raise ExportStateError(f"cannot open the checkpoint {STATE_FILE}: {exc}") from None
+            raise ExportDirError(
+                f"cannot open the checkpoint {str(directory / STATE_FILE)!r}: {exc}"
+            ) from None
+        with self._writing(STATE_FILE):
+            self.io.sql(db, "PRAGMA journal_mode=WAL")
+            self.io.sql(db, "PRAGMA synchronous=FULL")
+            with self._transaction():
+                for statement in _SCHEMA:
+                    self.io.sql(db, statement)
+        stored = self._meta("identity")
         if stored is None:
-            self._set_meta("identity", self.identity.to_json())
-        elif not Identity.from_json(stored).same_project(self.identity):
+            with self._transaction():
+                self._set_meta("identity", identity.to_json())
+        elif not Identity.from_json(stored).same_project(identity):
             raise ExportDirError(
                 f"{str(directory)!r}'s checkpoint belongs to another project "
                 f"({Identity.from_json(stored).describe()})"
@@ -439,41 +657,60 @@ class ExportStore:
         self.lines = self.committed_lines = int(files["lines"])
         run = self._meta("run")
         self.run = RunState.from_json(run) if run is not None else None
-        row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM chats").fetchone()
-        self._seq = int(row[0])
+        self._seq = int(self._query("SELECT COALESCE(MAX(seq), 0) FROM chats")[0][0])
         size = path.stat().st_size if path.exists() else 0
         if size < self.committed_offset:
             raise ExportStateError(
                 f"{str(path)!r} is shorter ({size} bytes) than the checkpoint records "
                 f"({self.committed_offset}); the directory was modified outside smartsender"
             )
-        if size > self.committed_offset:
-            os.truncate(path, self.committed_offset)  # drop the uncommitted tail
-        self._file = open(path, "ab")  # noqa: SIM115 - closed in close()
+        with self._writing(MESSAGES_FILE):
+            if size > self.committed_offset:
+                self.io.truncate(path, self.committed_offset)  # drop the uncommitted tail
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def close(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+        """Close files and the database and release the lock (never raises)."""
+        for attr in ("_fd", "_ledger_fd"):
+            fd = getattr(self, attr)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, attr, None)
         if self._db is not None:
-            self._db.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
             self._db = None
         if self._lock_fd is not None:
-            os.close(self._lock_fd)
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
             self._lock_fd = None
 
     @property
     def db(self) -> sqlite3.Connection:
+        """The checkpoint's connection (reads go straight to it)."""
         assert self._db is not None, "store is not open"
         return self._db
 
     def _meta(self, key: str) -> Any:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def _query(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Read rows; a failure (a database locked even for readers, a corrupt file)
+        stops the run like a failed write, naming the checkpoint."""
+        try:
+            return self.db.execute(statement, params).fetchall()
+        except sqlite3.Error as exc:
+            path = self.directory / STATE_FILE
+            error = ExportStorageError(f"cannot read {str(path)!r}: {_reason(exc)}", path)
+            if self._broken is None:
+                self._broken = error
+            raise error from exc
 
     def _set_meta(self, key: str, value: Any) -> None:
-        self.db.execute(
+        self.io.sql(
+            self.db,
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, _dumps(value)),
@@ -481,47 +718,59 @@ class ExportStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One sqlite transaction; any failure rolls back and breaks the store."""
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._writing(STATE_FILE):
+            self.io.sql(db, "BEGIN IMMEDIATE")
+            try:
+                yield db
+                self.io.sql(db, "COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                raise
 
     # ------------------------------------------------------------------ runs
 
     def last_complete_run(self) -> RunState | None:
-        row = self.db.execute(
+        """The newest run that completed, if any."""
+        rows = self._query(
             "SELECT info FROM runs WHERE json_extract(info, '$.phase') = 'complete' "
             "ORDER BY run DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else RunState.from_json(json.loads(row[0]))
+        )
+        return RunState.from_json(json.loads(rows[0][0])) if rows else None
 
     def begin_run(self, *, full: bool) -> RunState:
         """Start a new run after a complete one (or the first run)."""
         previous = self.last_complete_run()
         number = (self.run.run + 1) if self.run is not None else 1
         incremental = previous is not None and not full
-        self.run = RunState(
+        run = RunState(
             run=number,
             mode="incremental" if incremental else "full",
             started_at=_utc_now(),
             prev_mark=previous.head_at if incremental and previous is not None else None,
+            requests_from=int(self._meta("requests_attributed") or 0),
         )
-        self.run.head_at = self.run.prev_mark
+        run.head_at = run.prev_mark
         with self._transaction() as db:
             # A full run re-decides which chats need messages from the listing alone.
-            db.execute("UPDATE chats SET pending = 0 WHERE pending = 1")
+            self.io.sql(db, "UPDATE chats SET pending = 0 WHERE pending = 1")
+            self.run = run
             self._save_run()
-        return self.run
+        return run
 
     def _save_run(self) -> None:
         run = self.run
         assert run is not None
+        if run.requests_from is not None:
+            run.requests = max(self.ledger_size - run.requests_from, 0)
+        if run.phase == "complete":
+            self._set_meta("requests_attributed", self.ledger_size)
         self._set_meta("run", run.to_json())
-        self.db.execute(
+        self.io.sql(
+            self.db,
             "INSERT INTO runs (run, info) VALUES (?, ?) "
             "ON CONFLICT(run) DO UPDATE SET info = excluded.info",
             (run.run, _dumps(run.to_json())),
@@ -548,7 +797,8 @@ class ExportStore:
                 ).fetchone()
                 self._seq += 1
                 if row is None:
-                    db.execute(
+                    self.io.sql(
+                        db,
                         "INSERT INTO chats (id, seq, updated_at, payload, pending) "
                         "VALUES (?, ?, ?, ?, 1)",
                         (chat_id, self._seq, updated_at, payload),
@@ -562,7 +812,8 @@ class ExportStore:
                 if old_updated != updated_at or old_payload != payload:
                     run.chats_changed += 1
                 pending = 1 if not walked or synced_at != updated_at else 0
-                db.execute(
+                self.io.sql(
+                    db,
                     "UPDATE chats SET seq = ?, updated_at = ?, payload = ?, "
                     "pending = MAX(pending, ?) WHERE id = ?",
                     (self._seq, updated_at, payload, pending, chat_id),
@@ -572,22 +823,24 @@ class ExportStore:
 
     def is_current(self, chat_id: int, updated_at: int | None) -> bool:
         """Whether the stored chat has exactly this ``updatedAt``."""
-        row = self.db.execute("SELECT updated_at FROM chats WHERE id = ?", (chat_id,)).fetchone()
-        return row is not None and row[0] == updated_at
+        rows = self._query("SELECT updated_at FROM chats WHERE id = ?", (chat_id,))
+        return bool(rows) and rows[0][0] == updated_at
 
     def count_pending(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM chats WHERE pending = 1").fetchone()[0])
+        """Chats whose messages are due in this run."""
+        return int(self._query("SELECT COUNT(*) FROM chats WHERE pending = 1")[0][0])
 
     def count_chats(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM chats").fetchone()[0])
+        """Chats in the checkpoint."""
+        return int(self._query("SELECT COUNT(*) FROM chats")[0][0])
 
     def pending_chats(self, after_seq: int, limit: int) -> list[ChatWork]:
         """The next ``limit`` chats whose messages are due, in listing order."""
-        rows = self.db.execute(
+        rows = self._query(
             "SELECT id, seq, updated_at, hw_at, hw_ids, walk FROM chats "
             "WHERE pending = 1 AND seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
-        ).fetchall()
+        )
         return [
             ChatWork(
                 id=row[0],
@@ -604,15 +857,11 @@ class ExportStore:
 
     def stage_page(self, chat: ChatWork, lines: list[bytes], walk: Walk, done: bool) -> None:
         """Append one page's lines and remember the chat's new state until :meth:`commit`."""
-        if self._broken:
-            raise ExportStateError("an earlier write failed; the export must be restarted")
-        assert self._file is not None
+        assert self._fd is not None
         data = b"".join(lines)
-        try:
-            self._file.write(data)
-        except BaseException:
-            self._broken = True
-            raise
+        with self._writing(MESSAGES_FILE):
+            if data:
+                self.io.write(self._fd, data)
         self.offset += len(data)
         self.lines += len(lines)
         self._staged[chat.id] = (chat, walk, done)
@@ -625,78 +874,107 @@ class ExportStore:
     def commit(self) -> None:
         """Make everything staged durable: fsync ``messages.jsonl``, then one transaction
         records its length, the chats' states and the run state."""
-        if self._broken:
-            raise ExportStateError("an earlier write failed; the export must be restarted")
-        assert self._file is not None and self.run is not None
-        try:
+        assert self._fd is not None and self.run is not None
+        with self._writing(MESSAGES_FILE):
             if self.offset != self.committed_offset:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            with self._transaction() as db:
-                for chat, walk, done in self._staged.values():
-                    if not done:
-                        db.execute(
-                            "UPDATE chats SET walk = ? WHERE id = ?", (walk.to_json(), chat.id)
-                        )
-                        continue
-                    hw_at, hw_ids = chat.hw_at, list(chat.hw_ids)
-                    if walk.top_at is not None:
-                        if walk.top_at == hw_at:
-                            hw_ids = sorted(set(hw_ids) | set(walk.top_ids))
-                        else:
-                            hw_at, hw_ids = walk.top_at, walk.top_ids
-                    db.execute(
-                        "UPDATE chats SET pending = 0, walked = 1, synced_at = ?, hw_at = ?, "
-                        "hw_ids = ?, walk = NULL WHERE id = ?",
-                        (
-                            chat.updated_at if walk.settled(chat.updated_at) else None,
-                            hw_at,
-                            _dumps(hw_ids),
-                            chat.id,
-                        ),
+                self.io.fsync(self._fd)
+        with self._transaction() as db:
+            for chat, walk, done in self._staged.values():
+                if not done:
+                    self.io.sql(
+                        db, "UPDATE chats SET walk = ? WHERE id = ?", (walk.to_json(), chat.id)
                     )
-                self._set_meta("messages", {"bytes": self.offset, "lines": self.lines})
-                self._save_run()
-        except BaseException:
-            self._broken = True
-            raise
+                    continue
+                hw_at, hw_ids = chat.hw_at, list(chat.hw_ids)
+                if walk.top_at is not None:
+                    if walk.top_at == hw_at:
+                        hw_ids = sorted(set(hw_ids) | set(walk.top_ids))
+                    else:
+                        hw_at, hw_ids = walk.top_at, walk.top_ids
+                self.io.sql(
+                    db,
+                    "UPDATE chats SET pending = 0, walked = 1, synced_at = ?, hw_at = ?, "
+                    "hw_ids = ?, walk = NULL WHERE id = ?",
+                    (
+                        chat.updated_at if walk.settled(chat.updated_at) else None,
+                        hw_at,
+                        _dumps(hw_ids),
+                        chat.id,
+                    ),
+                )
+            self._set_meta("messages", {"bytes": self.offset, "lines": self.lines})
+            self._save_run()
         self._staged.clear()
         self.committed_offset = self.offset
         self.committed_lines = self.lines
 
     # ------------------------------------------------------------------ finishing
 
+    def _atomic_write(self, name: str, chunks: Callable[[], Iterator[bytes]]) -> None:
+        """Write ``name`` through ``name.tmp``: write, fsync, rename, fsync the directory.
+        A failure removes the temporary file (and breaks the store)."""
+        path = self.directory / name
+        tmp = path.with_name(name + ".tmp")
+        with self._writing(name):
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    for chunk in chunks():
+                        self.io.write(fd, chunk)
+                    self.io.fsync(fd)
+                finally:
+                    os.close(fd)
+                self.io.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            self._fsync_dir()
+
+    def _fsync_dir(self) -> None:
+        try:
+            fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:  # pragma: no cover - platforms without directory fds
+            return
+        try:
+            self.io.fsync(fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+                raise
+        finally:
+            os.close(fd)
+
     def write_chats_file(self) -> int:
         """Rewrite ``chats.jsonl`` from the checkpoint (one line per chat, by id)."""
         count = 0
 
-        def write(f: IO[bytes]) -> None:
+        def chunks() -> Iterator[bytes]:
             nonlocal count
+            count = 0
             cursor = self.db.execute("SELECT payload FROM chats ORDER BY id")
             while True:
                 rows = cursor.fetchmany(1000)
                 if not rows:
                     break
-                f.write(b"".join(row[0].encode() + b"\n" for row in rows))
+                yield b"".join(row[0].encode() + b"\n" for row in rows)
                 count += len(rows)
 
-        atomic_write(self.directory / CHATS_FILE, write)
-        self._set_meta_now("chats_lines", count)
+        self._atomic_write(CHATS_FILE, chunks)
+        with self._transaction():
+            self._set_meta("chats_lines", count)
         return count
 
-    def _set_meta_now(self, key: str, value: Any) -> None:
-        with self._transaction():
-            self._set_meta(key, value)
-
     def chats_file_lines(self) -> int | None:
+        """Lines of the last ``chats.jsonl`` written."""
         value = self._meta("chats_lines")
         return None if value is None else int(value)
 
     def write_manifest(self, tool: str) -> None:
         """Write ``manifest.json`` (atomically) from the committed state."""
         run = self.run
-        runs = [json.loads(row[0]) for row in self.db.execute("SELECT info FROM runs ORDER BY run")]
+        runs = [json.loads(row[0]) for row in self._query("SELECT info FROM runs ORDER BY run")]
         complete = run is not None and run.phase == "complete"
+        assert self.identity is not None
         manifest = {
             "format": FORMAT,
             "tool": tool,
@@ -711,8 +989,4 @@ class ExportStore:
             "runs": runs,
         }
         text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-
-        def write(f: IO[bytes]) -> None:
-            f.write(text.encode())
-
-        atomic_write(self.directory / MANIFEST_FILE, write)
+        self._atomic_write(MANIFEST_FILE, lambda: iter((text.encode(),)))
