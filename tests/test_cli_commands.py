@@ -23,7 +23,6 @@ from click.testing import CliRunner, Result
 
 from smartsender_async.cli import cli, main
 from smartsender_async.testing import Emulator
-from tests._readme import section
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSENDER_")}
@@ -330,15 +329,22 @@ def test_help_lists_every_command() -> None:
 
 
 def test_the_docs_demo_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every `smartsender ...` line of README's CLI sections that needs no token of yours runs."""
+    """Every `smartsender ...` line of the docs' CLI pages that needs no token of yours runs
+    (``watch`` runs until interrupted: its page is tested on its own)."""
     import shlex
 
-    text = section("First run: export the demo project") + section("The command line")
+    docs = Path(__file__).parent.parent / "docs"
+    pages = ("getting-started.md", "guides/export.md", "guides/contacts-cli.md")
+    text = "".join((docs / page).read_text(encoding="utf-8") for page in pages)
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
         for line in block.splitlines():
             line = line.split("#")[0].split("&&")[-1].strip()
-            if line.startswith("smartsender ") and not re.search(r"[~&]|--token|--base-url", line):
+            if (
+                line.startswith("smartsender ")
+                and not re.search(r"[~&]|--token|--base-url", line)
+                and not line.startswith("smartsender watch")
+            ):
                 commands.append(shlex.split(line)[1:])
     assert ["export", "demo-export"] in commands and len(commands) >= 4
     commands.remove(["export", "demo-export"])  # run through the console script above
