@@ -407,9 +407,11 @@ async def test_cancelled_waiter_gives_its_slot_back() -> None:
     assert await _wait_after_a_cancelled_waiter(queue_behind=False) == 5.0
 
 
-async def test_cancelled_waiter_keeps_later_slots_intact() -> None:
-    # Refunding while someone is booked behind would double-book a slot.
-    assert await _wait_after_a_cancelled_waiter(queue_behind=True) == 15.0
+async def test_a_cancelled_waiters_slot_in_mid_queue_goes_to_the_next_caller() -> None:
+    # Stepping the schedule back while someone is booked behind would double-book the
+    # slot at t=10; instead the freed slot at t=5 goes to the newcomer, and the caller
+    # booked at t=10 keeps its own.
+    assert await _wait_after_a_cancelled_waiter(queue_behind=True) == 5.0
 
 
 # --------------------------------------------------------------------------- logging
