@@ -36,17 +36,21 @@ out, and no slot is ever used twice.  A free booking whose time has passed, or t
 lock gate closed over, is dropped.
 
 Re-validation.  After its sleep a caller checks its booking again before it goes: it
-goes only if the booking still exists (same *era* of the state, TAT not behind it), no
+goes only if the booking still stands (same era, see below; the TAT not behind it), no
 lock closed the gate meanwhile, and it woke within ``slack`` of its slot's time (``slack``
 is half the margin, at least one ``T``).  A caller woken late (a stalled event loop or a
 stalled store) would otherwise send on top of the slots booked after it; it re-books
 instead.  "Never exceed the quota; prefer waiting."
 
 State loss.  The state may vanish under the limiter (for Redis: FLUSHALL, a restart, an
-eviction).  A new state starts a new era, so every booking made before it is re-booked
-rather than sent.  The limiter also remembers the last TAT and gate it saw: if the state
-is found missing although it saw it in use within the last window, it starts the new
-state no earlier than that TAT and without a burst, and closes a lost lock gate again.
+eviction).  A new state is a new *era*, and a booking of an earlier era is re-booked,
+never sent: nobody knows any more what was booked around it.  The limiter remembers the
+last TAT and gate it saw; if it finds the state missing although it saw it in use within
+the last window, the new state starts at ``now + T + tau``: no burst, and one interval
+of pause.  That is safe whatever else was sent: a request goes only when its booking
+passed a check at some time ``r`` with its slot due, so its booking's TAT is at most
+``r + T + tau``; the new schedule therefore continues no earlier than the old one would
+have, counting only what was actually sent.  A lost lock gate is closed again.
 """
 
 from __future__ import annotations
@@ -292,8 +296,8 @@ class InMemoryRateLimiter:
             seen = self._seen.get(key)
             if seen is not None:
                 seen_tat, seen_gate = seen
-                if seen_tat > now - self._window:  # lost while in use: no burst
-                    state.tat = max(seen_tat, now + self._tolerance)
+                if seen_tat > now - self._window:  # lost while in use: see the docstring
+                    state.tat = now + self._interval + self._tolerance
                 if seen_gate > now:
                     state.gate_until = seen_gate
         return state
@@ -312,7 +316,7 @@ class InMemoryRateLimiter:
         if booking is not None:
             if (
                 booking.era == state.era
-                and state.tat >= booking.booked
+                and booking.booked <= state.tat
                 and (gate <= booking.gate or gate <= now)
                 and now <= booking.allowed + self._slack
             ):

@@ -96,18 +96,20 @@ if raw then
   era = e
 end
 if not tat then
-  -- a new state, a new era; lost while in use (seen within a window): no burst
+  -- a new state, a new era; lost while in use (seen within a window): no burst, and
+  -- one interval of pause (see the ratelimit module's docstring)
   era = fmt(now)
   tat = 0
   if seen_tat > now - window then
-    tat = math.max(seen_tat, now + tolerance)
+    tat = now + interval + tolerance
   end
   dirty = true
 end
+local function state() return fmt(tat) .. ':' .. era end
 local function ttl(x) return math.ceil((x - now + window) / 1000) + 1000 end
 
 if b_booked >= 0 then
-  if era == b_era and tat >= b_booked and (gate <= b_gate or gate <= now)
+  if era == b_era and b_booked <= tat and (gate <= b_gate or gate <= now)
      and now <= b_allowed + slack then
     return {2, 0, gate, tat}
   end
@@ -129,7 +131,7 @@ local begin = now
 if gate > now then
   if max_wait >= 0 and gate - now > max_wait then
     if dirty then
-      redis.call('SET', KEYS[1], fmt(tat) .. ':' .. era, 'PX', ttl(math.max(tat, now)))
+      redis.call('SET', KEYS[1], state(), 'PX', ttl(math.max(tat, now)))
     end
     return {1, gate - now, gate, tat}
   end
@@ -157,7 +159,7 @@ if not booked then
   dirty = true
 end
 if dirty then
-  redis.call('SET', KEYS[1], fmt(tat) .. ':' .. era, 'PX', ttl(tat))
+  redis.call('SET', KEYS[1], state(), 'PX', ttl(tat))
 end
 return {0, allowed - now, gate, tat, booked, prev, allowed, era}
 """
