@@ -418,3 +418,146 @@ def test_four_processes_never_exceed_the_quota(redis_url: str, prefix: str) -> N
     configured = RateLimit(requests=20, period=1.0, burst=1, margin=0.2).sustained_rate
     rate = (len(times) - 1) / (times[-1] - times[0])
     assert rate >= 0.9 * configured
+
+
+# --------------------------------------------------------------------------- issue 14
+
+
+def test_500_asyncio_runs_keep_no_event_loop_alive(redis_url: str, prefix: str) -> None:
+    """One module-level limiter used by 500 ``asyncio.run()`` jobs: each loop's Redis
+    client refers back to its loop, so an entry left behind would keep every loop alive."""
+    psutil = pytest.importorskip("psutil")
+    limiter = RedisRateLimiter(redis_url, RateLimit(requests=100_000, period=1.0), prefix=prefix)
+
+    async def job() -> None:
+        await limiter.acquire(KEY)
+
+    def live_loops() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop))
+
+    for _ in range(20):  # warm-up: imports, caches, allocator pools
+        asyncio.run(job())
+    loops_before = live_loops()
+    rss_before = psutil.Process().memory_info().rss
+    for _ in range(500):
+        asyncio.run(job())
+    assert live_loops() - loops_before <= 1
+    assert not limiter._clients
+    # 500 leaked loops with their clients were ~13 MB; allow allocator noise.
+    assert psutil.Process().memory_info().rss - rss_before < 8_000_000
+
+
+async def test_timeout_holds_for_a_client_passed_in(redis_url: str, prefix: str) -> None:
+    """A limiter on a ``redis.asyncio.Redis`` it did not build (``contrib.arq`` passes
+    ``ctx["redis"]``, which has no socket timeout) fails after its own ``timeout`` when
+    Redis stops answering (SIGSTOP), for acquire and lock alike."""
+    from tests._redis_server import running_redis
+
+    with running_redis() as server:
+        client = redis.asyncio.Redis.from_url(server.url)  # no socket timeout at all
+        limiter = RedisRateLimiter(client, prefix=prefix, timeout=0.5)
+        try:
+            await limiter.acquire(KEY)
+            server.pause()
+            try:
+                # An outer bound far beyond the timeout: without its own deadline the
+                # call would hang here until Redis came back.
+                with anyio.fail_after(30):
+                    with pytest.raises(RateLimiterUnavailableError, match="0.5 s"):
+                        await limiter.acquire(KEY)
+                    with pytest.raises(RateLimiterUnavailableError):
+                        await limiter.lock(KEY, 5.0)
+            finally:
+                server.resume()
+        finally:
+            await limiter.aclose()
+            await client.aclose()
+
+
+async def test_acquire_split_separates_the_gate_from_the_slot(redis_url: str, prefix: str) -> None:
+    sleeps = Sleeps()
+    limiter = RedisRateLimiter(redis_url, SLOW, prefix=prefix, sleep=sleeps)
+    try:
+        assert await limiter.acquire_split(KEY) == (0.0, 0.0)
+        await limiter.acquire(KEY)
+        gate, slot = await limiter.acquire_split(KEY)  # the burst is used: a slot wait
+        assert gate == 0.0 and 45.0 < slot <= 50.0
+        await limiter.lock(KEY, 200.0)
+        gate, slot = await limiter.acquire_split(KEY)  # behind the gate
+        assert 195.0 < gate <= 200.0 and slot >= 0.0
+        assert sum(sleeps.calls) == pytest.approx(slot + gate + 45.0, abs=5.0)
+    finally:
+        await limiter.aclose()
+
+
+async def test_a_waiter_rechecks_its_booking_after_a_flushall(redis_url: str, prefix: str) -> None:
+    """The state vanishes while a waiter sleeps on its booking: it books again (behind
+    a pause) instead of going on a slot nobody remembers."""
+    store = redis.asyncio.Redis.from_url(redis_url)
+
+    async def flush_during_the_first_sleep(call: int) -> None:
+        if call == 1:
+            for key in [k async for k in store.scan_iter(prefix + "*")]:
+                await store.delete(key)
+
+    sleeps = Sleeps(flush_during_the_first_sleep)
+    limiter = RedisRateLimiter(redis_url, SLOW, prefix=prefix, sleep=sleeps)
+    try:
+        await limiter.acquire(KEY)
+        await limiter.acquire(KEY)
+        await limiter.acquire(KEY)
+        assert len(sleeps.calls) == 2  # slept, found its booking gone, booked again
+        assert 45.0 < sleeps.calls[1] <= 50.0  # no burst after a loss: one interval
+    finally:
+        await limiter.aclose()
+        await store.aclose()
+
+
+async def test_a_lost_gate_is_closed_again(redis_url: str, prefix: str) -> None:
+    limiter = RedisRateLimiter(redis_url, SLOW, prefix=prefix)
+    store = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await limiter.lock(KEY, 300.0)
+        await store.delete(f"{prefix}{{{KEY}}}:gate")  # evicted, flushed...
+        with pytest.raises(LockGateClosedError) as info:
+            await limiter.acquire(KEY, max_wait=10.0)
+        assert 290.0 < info.value.retry_after <= 300.0
+        assert await store.exists(f"{prefix}{{{KEY}}}:gate")
+    finally:
+        await limiter.aclose()
+        await store.aclose()
+
+
+async def test_waiters_woken_late_by_a_stall_book_again_and_go_paced(
+    redis_url: str, prefix: str
+) -> None:
+    """Two waiters whose wake-up comes long after their slots (a stall) must not both go
+    at once on their stale bookings: they book again, and the second waits a slot."""
+    rate = RateLimit(requests=2, period=0.4, burst=1, margin=0.0)  # a slot per 0.2 s
+    calls: list[float] = []
+    asleep = anyio.Event()
+    stall_over = anyio.Event()
+
+    async def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) <= 2:  # the two waiters: held well past their slots
+            if len(calls) == 2:
+                asleep.set()
+            await stall_over.wait()
+        else:
+            await anyio.sleep(seconds)
+
+    limiter = RedisRateLimiter(redis_url, rate, prefix=prefix, sleep=sleep)
+    try:
+        await limiter.acquire(KEY)  # the slot now
+        async with anyio.create_task_group() as group:
+            group.start_soon(limiter.acquire, KEY)  # books +0.2 s
+            group.start_soon(limiter.acquire, KEY)  # books +0.4 s
+            await asleep.wait()
+            await anyio.sleep(1.0)  # the stall itself: both slots pass
+            stall_over.set()
+        assert len(calls) == 3, calls  # the second one to recheck waited a slot again
+        assert 0.1 < calls[2] <= 0.2
+    finally:
+        await limiter.aclose()
