@@ -1,14 +1,23 @@
 """The Redis limiter: one quota and one lock gate per token, shared by every process.
 
-Install with ``pip install 'smartsender-async[redis]'``.  The arithmetic is the in-memory
-limiter's (see :mod:`smartsender_async.ratelimit`), done by one Lua script per call so
-that checking the gate and booking a slot is atomic across processes, and timed by the
-Redis server's clock (``TIME``) so that clock skew between hosts cannot break the limit.
+Install with ``pip install 'smartsender-async[redis]'``.  The arithmetic and the design
+are the in-memory limiter's (see :mod:`smartsender_async.ratelimit`: booking, recheck
+after the sleep, giving slots back, eras and state loss), done by Lua scripts so that
+checking the gate and booking a slot is atomic across processes, and timed by the Redis
+server's clock (``TIME``) so that clock skew between hosts cannot break the limit.
 
-Keys are ``{prefix}{<digest>}:tat`` and ``{prefix}{<digest>}:gate`` (the braces keep both
-in one Redis Cluster slot).  The digest is the one the client passes, a SHA-256 of the
-token; a key that does not look like one is hashed again, so no token can reach Redis.
-Both keys expire on their own once idle.
+Keys are ``{prefix}{<digest>}:tat`` (the TAT and its era), ``…:gate`` (the lock gate's
+deadline) and ``…:free`` (given-back bookings, a sorted set); the braces keep them in one
+Redis Cluster slot.  The digest is the one the client passes, a SHA-256 of the token; a
+key that does not look like one is hashed again, so no token can reach Redis.  The keys
+expire on their own once idle (the TAT a window after its time).
+
+Redis must not evict them: use ``maxmemory-policy noeviction`` or ``maxmemory 0``.  The
+limiter logs a WARNING once when it finds an evicting policy with a ``maxmemory`` set;
+an eviction is survived like a FLUSHALL (the state's loss is noticed, everyone re-books,
+and the new state starts with a pause and no burst), at some cost in throughput.
+
+Every Redis call runs under the limiter's ``timeout``, for a client passed in too.
 
 ``redis.asyncio`` runs under asyncio only: under trio, use :class:`InMemoryRateLimiter`.
 """

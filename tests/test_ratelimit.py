@@ -566,3 +566,58 @@ def test_a_storm_of_cancellations_keeps_every_slot_in_use() -> None:
     inside = [t for t in went if t < 60.0]
     assert len(inside) >= 59, len(inside)  # a slot per second, none lost
     assert max_in_window(sorted(went), 60.0, closed=False) <= 60
+
+
+def test_acquire_split_separates_the_gate_from_the_slot() -> None:
+    rate = RateLimit(requests=2, period=10.0, burst=1, margin=0.0)  # a slot per 5 s
+    vt = VirtualTime()
+    limiter = InMemoryRateLimiter(rate, clock=vt.clock, sleep=vt.sleep)
+    results: list[tuple[float, float]] = []
+
+    async def scenario() -> None:
+        results.append(await limiter.acquire_split(KEY))  # at once
+        results.append(await limiter.acquire_split(KEY))  # a slot wait of 5 s
+        await limiter.lock(KEY, 20.0)
+        results.append(await limiter.acquire_split(KEY))  # 20 s at the gate
+        assert await limiter.acquire(KEY) == 5.0  # acquire() is the sum
+
+    async def main() -> None:
+        await vt.run(scenario)
+
+    anyio.run(main, backend="trio")
+    assert results == [(0.0, 0.0), (0.0, 5.0), (20.0, 0.0)]
+
+
+def test_a_wiped_state_restarts_with_a_pause_and_no_burst() -> None:
+    """What FLUSHALL does to Redis, done to the in-memory state: the waiter asleep on
+    its booking books again, and the new state lets nobody in before one interval."""
+    rate = RateLimit(requests=10, period=10.0, burst=5, margin=0.0)  # T = 10/6 s
+    vt = VirtualTime()
+    limiter = InMemoryRateLimiter(rate, clock=vt.clock, sleep=vt.sleep)
+    went: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire(KEY)
+        went.append(vt.now)
+
+    async def scenario() -> None:
+        for _ in range(5):
+            await one()  # the burst, at t=0
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one)  # booked at t = T
+            await anyio.wait_all_tasks_blocked()
+            limiter._states.clear()
+            for _ in range(3):
+                tg.start_soon(one)  # newcomers after the wipe: no fresh burst
+
+    async def main() -> None:
+        await vt.run(scenario)
+
+    anyio.run(main, backend="trio")
+    interval = rate.emission_interval
+    assert went[:5] == [0.0] * 5
+    after = went[5:]
+    assert len(after) == 4
+    assert min(after) >= interval - 1e-9  # nobody before one interval
+    assert all(b - a >= interval - 1e-9 for a, b in itertools.pairwise(after))
+    assert max_in_window(sorted(went), rate.period + rate.margin - 1e-9, closed=False) <= 10
