@@ -333,6 +333,9 @@ def test_constructor_validation(redis_url: str) -> None:
         RedisRateLimiter("http://127.0.0.1:6379")
     with pytest.raises(TypeError, match="RateLimit"):
         RedisRateLimiter(redis_url, 180)  # type: ignore[arg-type]
+    for bad in (0, -1.0, math.nan, math.inf, True, "5"):
+        with pytest.raises(ValueError, match="timeout"):
+            RedisRateLimiter(redis_url, timeout=bad)  # type: ignore[arg-type]
 
 
 def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -464,7 +467,7 @@ async def test_timeout_holds_for_a_client_passed_in(redis_url: str, prefix: str)
                 # An outer bound far beyond the timeout: without its own deadline the
                 # call would hang here until Redis came back.
                 with anyio.fail_after(30):
-                    with pytest.raises(RateLimiterUnavailableError, match="0.5 s"):
+                    with pytest.raises(RateLimiterUnavailableError, match=r"0\.5 s"):
                         await limiter.acquire(KEY)
                     with pytest.raises(RateLimiterUnavailableError):
                         await limiter.lock(KEY, 5.0)
