@@ -7,6 +7,7 @@ import itertools
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -621,3 +622,42 @@ def test_a_wiped_state_restarts_with_a_pause_and_no_burst() -> None:
     assert min(after) >= interval - 1e-9  # nobody before one interval
     assert all(b - a >= interval - 1e-9 for a, b in itertools.pairwise(after))
     assert max_in_window(sorted(went), rate.period + rate.margin - 1e-9, closed=False) <= 10
+
+
+def test_cancellations_from_two_threads_and_two_backends_keep_the_bound() -> None:
+    """One limiter shared by an asyncio loop and a trio loop in two threads, both full of
+    callers that give up at random: the bookkeeping (under a thread lock) stays exact."""
+    import random
+
+    rate = RateLimit(requests=20, period=0.5, burst=2, margin=0.25)
+    limiter = InMemoryRateLimiter(rate)
+    went: list[float] = []
+    lock = threading.Lock()
+
+    async def storm(seed: int) -> None:
+        rng = random.Random(seed)
+
+        async def caller() -> None:
+            for _ in range(15):
+                with anyio.move_on_after(rng.uniform(0.0, 0.3)):
+                    await limiter.acquire(KEY)
+                    with lock:
+                        went.append(time.monotonic())
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(caller)
+
+    threads = [
+        threading.Thread(target=anyio.run, args=(storm, seed), kwargs={"backend": backend})
+        for seed, backend in ((1, "asyncio"), (2, "trio"))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert went
+    # The margin (0.25 s) absorbs the scheduling delay between admission and the record.
+    assert max_in_window(sorted(went), rate.period, closed=True) <= rate.requests
+    state = limiter._states[KEY]
+    assert all(booked <= state.tat for booked, _, _ in state.free)
