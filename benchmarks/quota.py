@@ -11,6 +11,15 @@ the limiter alone paces them.
 * **4 processes**: four ``SmartSender`` processes, 8 tasks each, sharing one
   ``RedisRateLimiter`` on a private ``redis-server`` (reported n/a when it is missing).
 
+* **cancellation storms**, at the real quota only twice as fast (180 per 30 s, default
+  proportions): 40 callers, each call wrapped in ``asyncio.wait_for(..., 2)`` and made
+  again at once when it gives up (the queue is ~7 s long, so most do): with the
+  in-memory limiter; with a ``RedisRateLimiter`` whose Redis is flushed (FLUSHALL)
+  halfway; and with one whose Redis stalls 3 s (``DEBUG SLEEP``) halfway, the stall's
+  3 s left out of the rate (nothing can be paced while the limiter's store is silent).
+  Their figure is the rate over the whole run, ``(answered - burst) / seconds``, so a
+  limiter that starves after a good start cannot hide.
+
 Figure: the steady rate, ``(n - 1) / (last - first)`` over the responses after the first
 ``burst``, as measured by the clients, ÷ the configured rate (180 / 6 s = 30 per second).
 The limiter aims at ``(180 - 5 + 1) / 6.1 s``, 96.2 % of it.  Any 423 fails the row.
@@ -110,14 +119,14 @@ def _row(label: str, times: list[float], locked: int, seconds: float) -> Row:
 
 
 @contextlib.contextmanager
-def _redis_server(binary: str) -> Iterator[str]:
+def _redis_server(binary: str, *settings: str) -> Iterator[str]:
     """A private redis-server on a free loopback port, no persistence; yields its URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
     proc = subprocess.Popen(
-        [*command, "--appendonly", "no"],
+        [*command, "--appendonly", "no", *settings],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -219,6 +228,145 @@ def _processes(url: str, seconds: float) -> Row:
     return _row(label, times, locked, seconds)
 
 
+# --------------------------------------------------------------------------- storms
+
+
+#: Callers in a cancellation storm, and each call's deadline (``asyncio.wait_for``).
+STORM_CALLERS = 40
+STORM_DEADLINE = 2.0
+#: The storms' quota: the real one only twice as fast, so that 40 callers queue for
+#: 40 x 0.17 s = 6.8 s, far beyond their 2 s deadlines (at 10x they would not queue).
+STORM_QUOTA = (180, 30.0)
+STORM_RATE = RateLimit(STORM_QUOTA[0], STORM_QUOTA[1], burst=5, margin=0.5)
+STORM_CONFIGURED = STORM_QUOTA[0] / STORM_QUOTA[1]
+#: The Redis stall of the stall row (``DEBUG SLEEP``), under the limiter's 5 s timeout.
+STALL_S = 3.0
+
+
+def _redis_binary() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+
+
+async def _storm(
+    url: str, limiter: RateLimit | RateLimiter, seconds: float, fault: Callable[[], None] | None
+) -> tuple[TimedTransport, int]:
+    """``STORM_CALLERS`` callers calling ``chats.list()`` through
+    ``asyncio.wait_for(..., STORM_DEADLINE)`` over and over for ``seconds``; ``fault``
+    strikes (in a thread) halfway.  Returns the transport and how many calls timed out."""
+    import asyncio
+
+    transport = TimedTransport(httpx.AsyncHTTPTransport())
+    timed_out = 0
+    async with SmartSender(TOKEN, base_url=url, transport=transport, rate_limit=limiter) as client:
+        await client.chats.list()
+        transport.times.clear()
+        deadline = time.monotonic() + seconds
+
+        async def caller() -> None:
+            nonlocal timed_out
+            while time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(client.chats.list(), STORM_DEADLINE)
+                except asyncio.TimeoutError:
+                    timed_out += 1
+
+        async def strike() -> None:
+            await asyncio.sleep(seconds / 2)
+            if fault is not None:
+                await asyncio.to_thread(fault)
+
+        await asyncio.gather(strike(), *(caller() for _ in range(STORM_CALLERS)))
+    return transport, timed_out
+
+
+def _storm_row(
+    label: str, transport: TimedTransport, timed_out: int, seconds: float, excluded: float = 0.0
+) -> Row:
+    # Over the whole run, not between the first and last answers: a limiter that starves
+    # answers a few calls early and then nothing (the old one: 15 answers in 24 s).
+    answered = len(transport.times) - STORM_RATE.burst
+    rate = max(0, answered) / (seconds - excluded)
+    locked = transport.statuses.get(423, 0)
+    ceiling = STORM_RATE.sustained_rate / STORM_CONFIGURED
+    note = (
+        f"423s: {locked}; {len(transport.times)} answered, {timed_out} calls gave up, in "
+        f"{seconds:g} s; ceiling {ceiling:.1%}"
+    )
+    if excluded:
+        note += f"; the {excluded:g} s stall itself excluded (nothing can be paced then)"
+    return Row(
+        f"Quota use, cancellation storm ({STORM_CALLERS} callers, {STORM_DEADLINE:g} s "
+        f"deadlines), {label}: rate over the run ÷ quota (180 per 30 s)",
+        rate,
+        STORM_CONFIGURED,
+        "req/s",
+        ">=",
+        GOAL,
+        note=note,
+        failed=f"{locked} responses were 423" if locked else None,
+        extra={"423": locked, "answered": len(transport.times), "timed_out": timed_out},
+    )
+
+
+def _storms(seconds: float) -> list[Row]:
+    import asyncio
+
+    quota = f"{STORM_QUOTA[0]}/{STORM_QUOTA[1]:g}"
+    args = ("--any-token", "--quota", quota, "--chats", "200")
+    rows = []
+    with emulator_server(*args) as url:
+        transport, timed_out = asyncio.run(_storm(url, STORM_RATE, seconds, None))
+        rows.append(_storm_row("in-memory limiter", transport, timed_out, seconds))
+    binary = _redis_binary()
+    try:
+        import redis
+    except ImportError:
+        redis = None  # type: ignore[assignment]
+    for label, fault_name in (
+        ("Redis, FLUSHALL halfway", "flushall"),
+        ("Redis, 3 s stall halfway", "stall"),
+    ):
+        figure = f"Quota use, cancellation storm, {label}"
+        if redis is None or binary is None:
+            missing = "redis package missing" if redis is None else "redis-server not found"
+            rows.append(Row(figure, None, None, "", ">=", GOAL, unavailable=missing))
+            continue
+        from smartsender_async.ratelimit_redis import RedisRateLimiter
+
+        with (
+            _redis_server(binary, "--enable-debug-command", "local") as redis_url,
+            emulator_server(*args) as url,
+        ):
+            control = redis.Redis.from_url(redis_url)
+
+            def fault(name: str = fault_name, control: Any = control) -> None:
+                if name == "flushall":
+                    control.flushall()
+                else:
+                    control.execute_command("DEBUG", "SLEEP", STALL_S)
+
+            async def main(
+                redis_url: str = redis_url, url: str = url
+            ) -> tuple[TimedTransport, int]:
+                limiter = RedisRateLimiter(
+                    redis_url, STORM_RATE, prefix=f"bench:{uuid.uuid4().hex[:8]}:"
+                )
+                try:
+                    return await _storm(url, limiter, seconds, fault)
+                finally:
+                    await limiter.aclose()
+
+            try:
+                transport, timed_out = asyncio.run(main())
+            finally:
+                control.close()
+        excluded = STALL_S if fault_name == "stall" else 0.0
+        rows.append(_storm_row(label, transport, timed_out, seconds, excluded))
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     seconds = QUOTA[1] * (1.5 if quick else 4)
     args = ("--any-token", "--quota", f"{QUOTA[0]}/{QUOTA[1]:g}", "--chats", "200")
@@ -228,6 +376,7 @@ def run(quick: bool = False) -> list[Row]:
     # A fresh emulator: the token's quota window starts empty for the second run too.
     with emulator_server(*args) as url:
         rows.append(_processes(url, seconds))
+    rows += _storms(seconds)
     return rows
 
 

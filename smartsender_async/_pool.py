@@ -26,7 +26,7 @@ from __future__ import annotations
 import ssl
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -135,9 +135,17 @@ class ConnectionPool:
         self._idle.clear()
         self._idle_count = 0
         self._busy.clear()  # their requests' releases find them gone and only close them
-        for connection in closing:
-            await _close(connection)
-            self._free_slot()
+        # Each slot is freed whether or not its close completes (a cancellation stops the
+        # loop, not the bookkeeping): the slots of the ones not reached are freed too.
+        freed = 0
+        try:
+            for connection in closing:
+                await _close(connection)
+                freed += 1
+                self._free_slot()
+        finally:
+            for _ in range(len(closing) - freed):
+                self._free_slot()
 
     async def __aenter__(self) -> ConnectionPool:
         return self
@@ -186,7 +194,10 @@ class ConnectionPool:
         if key in self._idle:  # the most recently used idle connection to this origin
             connection = self._take_idle(key, newest=True)
             if connection.is_closed() or connection.has_expired():
-                await _close(connection)  # this request keeps its slot for a new one
+                # This request keeps the stale connection's slot for a new one.  A plain
+                # asyncio ``task.cancel()`` can interrupt the close even though it is
+                # shielded: the slot is then given back before the error goes on.
+                await _close_then(connection, self._free_slot)
                 return self._new_connection(origin)
             self._busy.add(connection)
             return connection
@@ -194,7 +205,9 @@ class ConnectionPool:
             self._open += 1
             return self._new_connection(origin)
         if self._idle_count:  # full, but an idle connection to another origin can go
-            await _close(self._take_idle(next(iter(self._idle)), newest=False))
+            await _close_then(
+                self._take_idle(next(iter(self._idle)), newest=False), self._free_slot
+            )
             return self._new_connection(origin)  # in the slot of the one closed
         return await self._wait(origin, pool_timeout)
 
@@ -241,8 +254,7 @@ class ConnectionPool:
             return
         self._busy.remove(connection)
         if connection.is_closed() or not connection.is_idle() or connection.has_expired():
-            await _close(connection)
-            self._free_slot()
+            await _close(connection, then=self._free_slot)
             return
         key = _key(connection._origin)
         if self._waiters:
@@ -253,8 +265,7 @@ class ConnectionPool:
                 self._busy.add(connection)
                 waiter.event.set()
             else:  # it waits for another origin: this connection's slot becomes its room
-                await _close(connection)
-                self._free_slot()
+                await _close(connection, then=self._free_slot)
             return
         stack = self._idle.setdefault(key, deque())
         stack.append(connection)
@@ -268,8 +279,7 @@ class ConnectionPool:
 
     async def _close_idle(self, key: _Key) -> None:
         """Close the least recently used idle connection of ``key`` and free its slot."""
-        await _close(self._take_idle(key, newest=False))
-        self._free_slot()
+        await _close(self._take_idle(key, newest=False), then=self._free_slot)
 
     def _free_slot(self) -> None:
         """A connection's slot is free: it becomes the oldest waiter's room, or the pool's."""
@@ -281,9 +291,32 @@ class ConnectionPool:
             self._open -= 1
 
 
-async def _close(connection: httpcore.AsyncHTTPConnection) -> None:
-    with anyio.CancelScope(shield=True):
-        await connection.aclose()
+async def _close(
+    connection: httpcore.AsyncHTTPConnection, *, then: Callable[[], None] | None = None
+) -> None:
+    """Close ``connection``, shielded from anyio cancellation; then run ``then`` (the slot
+    bookkeeping, synchronous) whatever happens.
+
+    anyio's shield does not stop a plain asyncio ``task.cancel()``: the close can still be
+    interrupted, and the bookkeeping after it must not be skipped, or the pool loses a
+    slot for good.  So ``then`` runs in a ``finally``.
+    """
+    try:
+        with anyio.CancelScope(shield=True):
+            await connection.aclose()
+    finally:
+        if then is not None:
+            then()
+
+
+async def _close_then(connection: httpcore.AsyncHTTPConnection, undo: Callable[[], None]) -> None:
+    """Close ``connection`` for a request that takes over its slot; if the close is
+    interrupted, the request will not take the slot, so ``undo`` frees it."""
+    try:
+        await _close(connection)
+    except BaseException:
+        undo()
+        raise
 
 
 class _PooledStream:

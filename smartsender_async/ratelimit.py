@@ -18,10 +18,45 @@ times, not admission times: the ``margin`` absorbs that much variation in networ
 (and the closed-versus-open window edge).  The long-run rate is
 ``(requests - burst + 1) / (period + margin)``; with the defaults 176 per 61 s, that is
 173.1 requests per minute, 96 % of the quota, and never more than 178 in a 60 s window.
+
+Bookings and refunds (work conservation).  A caller books its slot first (the TAT moves
+on by ``T``) and then sleeps until the slot's time, outside any lock, so waiters are
+served in arrival order without polling.  A booking remembers the TAT before it
+(``prev``).  A caller that is cancelled, times out or is abandoned while it sleeps gives
+its booking back:
+
+* if nothing was booked after it (the TAT is still its own), the TAT goes back to
+  ``prev``, and on down through any given-back bookings that this uncovers;
+* otherwise its booking becomes **free**: the next caller to arrive takes the earliest
+  free booking instead of booking a new slot at the end, and sleeps until its time.
+
+So a slot given back is either removed from the end of the schedule or handed to the
+next caller: cancelled waiters leave no ghosts that push every later caller further
+out, and no slot is ever used twice.  A free booking whose time has passed, or that a
+lock gate closed over, is dropped.
+
+Re-validation.  After its sleep a caller checks its booking again before it goes: it
+goes only if the booking still stands (same era, see below; the TAT not behind it), no
+lock closed the gate meanwhile, and it woke within ``slack`` of its slot's time (``slack``
+is half the margin, at least one ``T``).  A caller woken late (a stalled event loop or a
+stalled store) would otherwise send on top of the slots booked after it; it re-books
+instead.  "Never exceed the quota; prefer waiting."
+
+State loss.  The state may vanish under the limiter (for Redis: FLUSHALL, a restart, an
+eviction).  A new state is a new *era*, and a booking of an earlier era is re-booked,
+never sent: nobody knows any more what was booked around it.  The limiter remembers the
+last TAT and gate it saw; if it finds the state missing although it saw it in use within
+the last window, the new state starts at ``now + T + tau``: no burst, and one interval
+of pause.  That is safe whatever else was sent: a request goes only when its booking
+passed a check at some time ``r`` with its slot due, so its booking's TAT is at most
+``r + T + tau``; the new schedule therefore continues no earlier than the old one would
+have, counting only what was actually sent.  A lost lock gate is closed again.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import math
 import threading
@@ -145,13 +180,22 @@ class LockGateClosedError(SmartSenderError):
 @runtime_checkable
 class RateLimiter(Protocol):
     """What a limiter backend provides.  ``key`` identifies a token (a digest, never the
-    token itself); each key has its own quota and its own lock gate."""
+    token itself); each key has its own quota and its own lock gate.
+
+    Optionally a limiter also provides
+    ``async def acquire_split(key, *, max_wait=math.inf) -> tuple[float, float]``: the
+    same as :meth:`acquire`, returning the seconds waited at the lock gate and the
+    seconds waited for a slot separately (their sum is what :meth:`acquire` returns).
+    Both built-in limiters have it; callers look it up with ``getattr`` and fall back to
+    :meth:`acquire`.
+    """
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
         """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
 
         Returns the seconds spent waiting.  When the gate is closed for longer than
         ``max_wait`` seconds, raises :class:`LockGateClosedError` at once, taking no slot.
+        A caller cancelled while it waits gives its slot back.
         """
         ...
 
@@ -164,13 +208,41 @@ class RateLimiter(Protocol):
         ...
 
 
+def recheck_slack(rate: RateLimit) -> float:
+    """How late (seconds) a caller may wake after its slot's time and still go: half the
+    margin, at least one emission interval.  Later than that it re-books."""
+    return max(rate.margin / 2.0, rate.emission_interval)
+
+
+_eras = itertools.count(1)
+
+
 class _KeyState:
-    __slots__ = ("announced", "gate_until", "tat")
+    """The shared state of one key (what Redis holds for the Redis limiter)."""
+
+    __slots__ = ("announced", "era", "free", "gate_until", "tat")
 
     def __init__(self) -> None:
+        self.era = next(_eras)  # a new state (first use, or after a loss) is a new era
         self.tat = -math.inf  # theoretical arrival time of the next steady-stream request
         self.gate_until = -math.inf  # the lock gate is closed while clock() < gate_until
         self.announced = False  # an INFO line said the gate closed; say when it opens
+        # Given-back bookings, sorted: (booked, prev, allowed).
+        self.free: list[tuple[float, float, float]] = []
+
+
+class _Booking:
+    """A slot booked by one caller: ``booked`` is the TAT it set, ``prev`` the TAT before
+    it, ``allowed`` when it may go, ``gate`` the gate deadline it was booked under."""
+
+    __slots__ = ("allowed", "booked", "era", "gate", "prev")
+
+    def __init__(self, era: int, booked: float, prev: float, allowed: float, gate: float) -> None:
+        self.era = era
+        self.booked = booked
+        self.prev = prev
+        self.allowed = allowed
+        self.gate = gate
 
 
 class InMemoryRateLimiter:
@@ -182,9 +254,9 @@ class InMemoryRateLimiter:
     event loops in several threads: the bookkeeping runs under a thread lock, never held
     across an ``await``.
 
-    ``acquire`` reserves its slot first and then sleeps outside any lock, so waiters are
+    ``acquire`` books its slot first and then sleeps outside any lock, so waiters are
     served in arrival order without polling; a waiter cancelled while asleep gives its
-    slot back when nobody has reserved after it.
+    slot back (see the module docstring: it goes to the next caller).
 
     Args:
         rate: the quota for each key.
@@ -204,60 +276,126 @@ class InMemoryRateLimiter:
         self.rate = rate
         self._interval = rate.emission_interval
         self._tolerance = rate.tolerance
+        self._slack = recheck_slack(rate)
+        self._window = rate.period + rate.margin
         self._clock = clock
         self._sleep = sleep
         self._mutex = threading.Lock()
         self._states: dict[str, _KeyState] = {}
+        # The last TAT and gate seen per key: survives a loss of ``_states``.
+        self._seen: dict[str, tuple[float, float]] = {}
 
     def __repr__(self) -> str:
         return f"InMemoryRateLimiter({self.rate!r})"
 
-    def _state(self, key: str) -> _KeyState:
+    def _state(self, key: str, now: float) -> _KeyState:
+        """The key's state (under the mutex), restored from what was seen if it was lost."""
         state = self._states.get(key)
         if state is None:
-            state = self._states.setdefault(key, _KeyState())
+            state = self._states[key] = _KeyState()
+            seen = self._seen.get(key)
+            if seen is not None:
+                seen_tat, seen_gate = seen
+                if seen_tat > now - self._window:  # lost while in use: see the docstring
+                    state.tat = now + self._interval + self._tolerance
+                if seen_gate > now:
+                    state.gate_until = seen_gate
         return state
 
+    def _book(
+        self, key: str, now: float, max_wait: float, booking: _Booking | None
+    ) -> tuple[_Booking | None, float]:
+        """Under the mutex: recheck ``booking`` or book a slot.
+
+        Returns ``(None, gate_wait)`` to go now, or ``(booking, gate_wait)`` to sleep until
+        ``booking.allowed``; ``gate_wait`` is the part of the wait spent behind the gate.
+        Raises :class:`LockGateClosedError` when the gate stays closed beyond ``max_wait``.
+        """
+        state = self._state(key, now)
+        gate = state.gate_until
+        if booking is not None:
+            if (
+                booking.era == state.era
+                and booking.booked <= state.tat
+                and (gate <= booking.gate or gate <= now)
+                and now <= booking.allowed + self._slack
+            ):
+                # Our slot stands.  Comparing deadlines, not just the clock, is immune to a
+                # sleep that wakes a hair early.
+                if state.announced and gate <= now:
+                    self._announce_open(state, key)
+                return None, 0.0
+            self._give_back(state, booking)  # stale: a lock, a loss or a late wake-up
+        if gate > now:
+            if gate - now > max_wait:
+                raise LockGateClosedError(gate - now)
+            begin = gate
+        else:
+            if state.announced:
+                self._announce_open(state, key)
+            begin = now
+        free = state.free
+        while free and free[0][2] < begin:  # its time has passed, or a lock closed over it
+            free.pop(0)
+        if free:
+            booked, prev, allowed = free.pop(0)
+        else:
+            prev = state.tat
+            allowed = max(begin, prev - self._tolerance)
+            booked = state.tat = max(prev, begin) + self._interval
+        seen_tat, seen_gate = self._seen.get(key, (-math.inf, -math.inf))
+        self._seen[key] = (max(seen_tat, state.tat), max(seen_gate, gate))
+        gate_wait = max(0.0, min(gate, allowed) - now)
+        if allowed <= now:
+            return None, gate_wait
+        return _Booking(state.era, booked, prev, allowed, gate), gate_wait
+
+    @staticmethod
+    def _give_back(state: _KeyState, booking: _Booking) -> None:
+        """Under the mutex: return a booking that will not be used."""
+        if booking.era != state.era:
+            return  # the state it belonged to is gone
+        if state.tat == booking.booked:  # the last booked: the schedule steps back
+            state.tat = booking.prev
+            free = state.free
+            while free and free[-1][0] == state.tat:  # and on through given-back slots
+                state.tat = free.pop()[1]
+        elif state.tat > booking.booked:  # somebody booked after it: the next one takes it
+            bisect.insort(state.free, (booking.booked, booking.prev, booking.allowed))
+
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
-        state = self._states.get(key) or self._state(key)
+        gate_wait, slot_wait = await self.acquire_split(key, max_wait=max_wait)
+        return gate_wait + slot_wait
+
+    async def acquire_split(self, key: str, *, max_wait: float = math.inf) -> tuple[float, float]:
+        """:meth:`acquire`, returning ``(seconds waited at the lock gate, seconds waited
+        for a slot)``.
+
+        Raises:
+            LockGateClosedError: the gate stays closed longer than ``max_wait``.
+        """
         clock = self._clock
         start: float | None = None
-        booked_gate: float | None = None  # the gate deadline seen when our slot was booked
+        booking: _Booking | None = None
+        gated = 0.0
         while True:
             with self._mutex:
                 now = clock()
                 if start is None:
                     start = now
-                gate = state.gate_until
-                if booked_gate is not None and (gate <= booked_gate or gate <= now):
-                    # We slept until our slot and no lock closed the gate meanwhile (or it
-                    # has reopened).  Comparing deadlines, not just the clock, is immune to a
-                    # sleep that wakes a hair early.
-                    if state.announced and gate <= now:
-                        self._announce_open(state, key)
-                    return now - start
-                if gate > now:
-                    if gate - now > max_wait:
-                        raise LockGateClosedError(gate - now)
-                    begin = gate
-                else:
-                    if state.announced:
-                        self._announce_open(state, key)
-                    begin = now
-                tat = state.tat
-                allowed = max(begin, tat - self._tolerance)
-                booked = max(tat, begin) + self._interval
-                state.tat = booked
-                booked_gate = gate
-            wait = allowed - now
-            if wait <= 0:
-                return now - start
+                booking, gate_wait = self._book(key, now, max_wait, booking)
+            gated += gate_wait
+            if booking is None:
+                total = max(0.0, now - start)
+                at_gate = min(gated, total)
+                return at_gate, total - at_gate
             try:
-                await self._sleep(wait)
+                await self._sleep(booking.allowed - now)
             except BaseException:
                 with self._mutex:
-                    if state.tat == booked:  # nobody booked behind us: give the slot back
-                        state.tat -= self._interval
+                    state = self._states.get(key)
+                    if state is not None:
+                        self._give_back(state, booking)
                 raise
 
     @staticmethod
@@ -270,13 +408,16 @@ class InMemoryRateLimiter:
             raise ValueError(f"seconds must be finite, got {seconds!r}")
         if seconds <= 0:
             return
-        state = self._state(key)
         with self._mutex:
-            until = self._clock() + seconds
+            now = self._clock()
+            state = self._state(key, now)
+            until = now + seconds
             if until <= state.gate_until:
                 return
             state.gate_until = until
             state.announced = True
+            seen_tat, seen_gate = self._seen.get(key, (-math.inf, -math.inf))
+            self._seen[key] = (seen_tat, max(seen_gate, until))
         logger.info(
             "rate-limit lock gate closed for token %.8s: every request waits %.1f s", key, seconds
         )

@@ -1,14 +1,23 @@
 """The Redis limiter: one quota and one lock gate per token, shared by every process.
 
-Install with ``pip install 'smartsender-async[redis]'``.  The arithmetic is the in-memory
-limiter's (see :mod:`smartsender_async.ratelimit`), done by one Lua script per call so
-that checking the gate and booking a slot is atomic across processes, and timed by the
-Redis server's clock (``TIME``) so that clock skew between hosts cannot break the limit.
+Install with ``pip install 'smartsender-async[redis]'``.  The arithmetic and the design
+are the in-memory limiter's (see :mod:`smartsender_async.ratelimit`: booking, recheck
+after the sleep, giving slots back, eras and state loss), done by Lua scripts so that
+checking the gate and booking a slot is atomic across processes, and timed by the Redis
+server's clock (``TIME``) so that clock skew between hosts cannot break the limit.
 
-Keys are ``{prefix}{<digest>}:tat`` and ``{prefix}{<digest>}:gate`` (the braces keep both
-in one Redis Cluster slot).  The digest is the one the client passes, a SHA-256 of the
-token; a key that does not look like one is hashed again, so no token can reach Redis.
-Both keys expire on their own once idle.
+Keys are ``{prefix}{<digest>}:tat`` (the TAT and its era), ``…:gate`` (the lock gate's
+deadline) and ``…:free`` (given-back bookings, a sorted set); the braces keep them in one
+Redis Cluster slot.  The digest is the one the client passes, a SHA-256 of the token; a
+key that does not look like one is hashed again, so no token can reach Redis.  The keys
+expire on their own once idle (the TAT a window after its time).
+
+Redis must not evict them: use ``maxmemory-policy noeviction`` or ``maxmemory 0``.  The
+limiter logs a WARNING once when it finds an evicting policy with a ``maxmemory`` set;
+an eviction is survived like a FLUSHALL (the state's loss is noticed, everyone re-books,
+and the new state starts with a pause and no burst), at some cost in throughput.
+
+Every Redis call runs under the limiter's ``timeout``, for a client passed in too.
 
 ``redis.asyncio`` runs under asyncio only: under trio, use :class:`InMemoryRateLimiter`.
 """
@@ -16,6 +25,7 @@ Both keys expire on their own once idle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -29,7 +39,12 @@ import anyio
 import sniffio
 
 from smartsender_async.errors import SmartSenderError
-from smartsender_async.ratelimit import DEFAULT_RATE_LIMIT, LockGateClosedError, RateLimit
+from smartsender_async.ratelimit import (
+    DEFAULT_RATE_LIMIT,
+    LockGateClosedError,
+    RateLimit,
+    recheck_slack,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -44,68 +59,167 @@ logger = logging.getLogger("smartsender_async")
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
-# KEYS: tat, gate.  ARGV: interval, tolerance, max_wait (-1: none), booked gate (-1: none),
-# all in integer microseconds, exact in a double for centuries.
-# Returns {0, wait, gate, closed, booked}: a slot was booked, go after `wait`; recheck with
-#             `gate`; `closed` is how long the gate stays closed (<= 0: it is open);
-#             `booked` is the new TAT (what a refund gives back).
-#         {1, remaining}: the gate stays closed longer than max_wait; nothing booked.
-#         {2}: recheck passed (our booked slot stands, no new lock).
+# State per token: ``tat`` holds "<TAT>:<era>" (the era is the Redis time at which the
+# state was created: a new era after a FLUSHALL, a restart or an eviction), ``gate`` the
+# lock gate's deadline, ``free`` the given-back bookings (a sorted set scored by the TAT
+# they set; member "<booked>:<prev>:<allowed>:<era>").  All times are integer
+# microseconds of the Redis clock, exact in a double for centuries.
+
+# KEYS: tat, gate, free.
+# ARGV: interval, tolerance, max_wait (-1: none), window (period + margin), slack,
+#       seen TAT, seen gate (what this process saw last; 0: nothing),
+#       then for a recheck (else -1 -1 -1 -1 -1): booked, prev, allowed, era, gate.
+# Returns {2, 0, gate, tat}: the recheck passed, go.
+#         {1, remaining, gate, tat}: the gate stays closed longer than max_wait.
+#         {0, wait, gate, tat, booked, prev, allowed, era}: a slot was booked (or a
+#             given-back one taken); go after `wait` (<= 0: at once), then recheck.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
-local booked_gate = tonumber(ARGV[4])
+local window = tonumber(ARGV[4])
+local slack = tonumber(ARGV[5])
+local seen_tat = tonumber(ARGV[6])
+local seen_gate = tonumber(ARGV[7])
+local b_booked = tonumber(ARGV[8])
+local b_prev = tonumber(ARGV[9])
+local b_allowed = tonumber(ARGV[10])
+local b_era = ARGV[11]
+local b_gate = tonumber(ARGV[12])
+local function fmt(x) return string.format('%.0f', x) end
+
 local gate = tonumber(redis.call('GET', KEYS[2]) or '0')
-if booked_gate >= 0 and (gate <= booked_gate or gate <= now) then
-  return {2}
+if seen_gate > gate and seen_gate > now then
+  -- a lock this process saw is gone from Redis (flush, restart, eviction): restore it
+  gate = seen_gate
+  redis.call('SET', KEYS[2], fmt(gate), 'PX', math.ceil((gate - now) / 1000) + 1000)
 end
+local raw = redis.call('GET', KEYS[1])
+local tat, era
+local dirty = false
+if raw then
+  local a, e = string.match(raw, '^(%d+):(%d+)$')
+  tat = tonumber(a)
+  era = e
+end
+if not tat then
+  -- a new state, a new era; lost while in use (seen within a window): no burst, and
+  -- one interval of pause (see the ratelimit module's docstring)
+  era = fmt(now)
+  tat = 0
+  if seen_tat > now - window then
+    tat = now + interval + tolerance
+  end
+  dirty = true
+end
+local function state() return fmt(tat) .. ':' .. era end
+local function ttl(x) return math.ceil((x - now + window) / 1000) + 1000 end
+
+if b_booked >= 0 then
+  if era == b_era and b_booked <= tat and (gate <= b_gate or gate <= now)
+     and now <= b_allowed + slack then
+    return {2, 0, gate, tat}
+  end
+  if era == b_era and tat == b_booked then
+    -- stale (a lock, a late wake-up) and the last booked: give it back
+    tat = b_prev
+    while true do
+      local top = redis.call('ZRANGEBYSCORE', KEYS[3], fmt(tat), fmt(tat))
+      if not top[1] then break end
+      redis.call('ZREM', KEYS[3], top[1])
+      local _, p = string.match(top[1], '^(%d+):(%d+):')
+      tat = tonumber(p)
+    end
+    dirty = true
+  end
+end
+
 local begin = now
 if gate > now then
   if max_wait >= 0 and gate - now > max_wait then
-    return {1, gate - now}
+    if dirty then
+      redis.call('SET', KEYS[1], state(), 'PX', ttl(math.max(tat, now)))
+    end
+    return {1, gate - now, gate, tat}
   end
   begin = gate
 end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local allowed = math.max(begin, tat - tolerance)
-local booked = math.max(tat, begin) + interval
-redis.call('SET', KEYS[1], string.format('%.0f', booked),
-           'PX', math.ceil((booked - now) / 1000) + 1000)
-return {0, allowed - now, gate, gate - now, booked}
+
+local booked, prev, allowed
+while true do
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0)
+  if not first[1] then break end
+  redis.call('ZREM', KEYS[3], first[1])
+  local fb, fp, fa, fe = string.match(first[1], '^(%d+):(%d+):(%d+):(%d+)$')
+  if fe == era and tonumber(fa) >= begin and tonumber(fb) <= tat then
+    booked = tonumber(fb)
+    prev = tonumber(fp)
+    allowed = tonumber(fa)
+    break
+  end
+end
+if not booked then
+  prev = tat
+  allowed = math.max(begin, tat - tolerance)
+  booked = math.max(tat, begin) + interval
+  tat = booked
+  dirty = true
+end
+if dirty then
+  redis.call('SET', KEYS[1], state(), 'PX', ttl(tat))
+end
+return {0, allowed - now, gate, tat, booked, prev, allowed, era}
 """
 
-# KEYS: tat.  ARGV: booked (the TAT our booking set), interval.  A waiter cancelled before
-# its slot gives the slot back, unless somebody booked after it (then the TAT moved on and
-# stays: giving back a slot in the middle of the queue would let the next one go early).
-# Returns 1 when the slot was given back.
+# KEYS: tat, free.  ARGV: booked, prev, allowed, era.  A waiter that will not use
+# its booking (cancelled, timed out) gives it back: the last booked steps the TAT back
+# (and on through given-back bookings this uncovers); any other becomes free for the next
+# caller.  Returns 1 (stepped back), 2 (freed) or 0 (its state is gone).
 _REFUND = """
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat ~= tonumber(ARGV[1]) then
-  return 0
-end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local a, era = string.match(raw, '^(%d+):(%d+)$')
+local tat = tonumber(a)
+if not tat or era ~= ARGV[4] then return 0 end
+local booked = tonumber(ARGV[1])
+local function fmt(x) return string.format('%.0f', x) end
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then
-  redis.call('SET', KEYS[1], string.format('%.0f', tat - tonumber(ARGV[2])), 'PX', ttl)
+if tat == booked then
+  tat = tonumber(ARGV[2])
+  while true do
+    local top = redis.call('ZRANGEBYSCORE', KEYS[2], fmt(tat), fmt(tat))
+    if not top[1] then break end
+    redis.call('ZREM', KEYS[2], top[1])
+    local _, p = string.match(top[1], '^(%d+):(%d+):')
+    tat = tonumber(p)
+  end
+  if ttl > 0 then
+    redis.call('SET', KEYS[1], fmt(tat) .. ':' .. era, 'PX', ttl)
+  end
+  return 1
 end
-return 1
+if tat < booked then return 0 end
+redis.call('ZADD', KEYS[2], fmt(booked),
+           ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. era)
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 2
 """
 
-# KEYS: gate.  ARGV: seconds in microseconds.  Returns 1 when the gate closed or was
-# extended, 0 when it already stayed closed longer.
+# KEYS: gate.  ARGV: seconds in microseconds.  Returns {1, gate} when the gate closed or
+# was extended, {0, gate} when it already stayed closed longer.
 _LOCK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local lock_until = now + tonumber(ARGV[1])
 local gate = tonumber(redis.call('GET', KEYS[1]) or '0')
 if lock_until <= gate then
-  return 0
+  return {0, gate}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', lock_until),
            'PX', math.ceil((lock_until - now) / 1000) + 1000)
-return 1
+return {1, lock_until}
 """
 
 
@@ -144,8 +258,9 @@ class RedisRateLimiter:
             client you own (it is used as is and never closed by :meth:`aclose`).
         rate: the quota per token.
         prefix: the start of every key this limiter writes.
-        timeout: seconds to connect to Redis and to wait for an answer; past it the
-            call fails with :class:`RateLimiterUnavailableError`.
+        timeout: seconds to connect to Redis and to wait for each answer; past it the
+            call fails with :class:`RateLimiterUnavailableError`.  It holds for a client
+            you pass in too: every Redis call runs under this deadline.
         sleep: the sleep function; injectable for tests.
 
     Raises:
@@ -174,8 +289,20 @@ class RedisRateLimiter:
         self.prefix = prefix
         self._interval = _micros(rate.emission_interval)
         self._tolerance = (rate.burst - 1) * self._interval
-        self._timeout = timeout
+        if not (
+            isinstance(timeout, (int, float))
+            and not isinstance(timeout, bool)
+            and math.isfinite(timeout)
+            and timeout > 0
+        ):
+            raise ValueError(f"timeout must be a finite number > 0, got {timeout!r}")
+        self._timeout = float(timeout)
+        self._slack = _micros(recheck_slack(rate))
+        self._window = _micros(rate.period + rate.margin)
         self._sleep = sleep
+        self._policy_checked = False
+        # Per digest, the latest TAT and gate (Redis microseconds) this process has seen.
+        self._seen: dict[str, tuple[int, int]] = {}
         self._failures: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         # Per event loop: its client with the scripts, and what closes it with the loop.
         self._clients: weakref.WeakKeyDictionary[
@@ -212,7 +339,15 @@ class RedisRateLimiter:
 
     async def _connection(self) -> _Connection:
         if self._shared is not None:
-            return self._shared
+            connection = self._shared
+        else:
+            connection = await self._loop_connection()
+        if not self._policy_checked:
+            self._policy_checked = True
+            await self._check_eviction_policy(connection[0])
+        return connection
+
+    async def _loop_connection(self) -> _Connection:
         try:
             library = sniffio.current_async_library()
         except sniffio.AsyncLibraryNotFoundError:
@@ -233,11 +368,38 @@ class RedisRateLimiter:
                 self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
             )
             # Close the client when its loop ends (asyncio.run closes the async generators
-            # it knows of), so a limiter used under many asyncio.run() calls, or a loop
-            # ended without aclose(), leaks no connection.
-            entry = self._clients[loop] = (self._with_scripts(client), _close_with_loop(client))
+            # it knows of), and forget it then: the client refers to its loop, so an entry
+            # left in the weak dictionary would keep the loop alive for good.
+            entry = self._clients[loop] = (
+                self._with_scripts(client),
+                _close_with_loop(client, self._clients),
+            )
             await entry[1].__anext__()
         return entry[0]
+
+    async def _check_eviction_policy(self, client: redis.asyncio.Redis) -> None:
+        """Warn once if Redis may evict the limiter's keys before they expire."""
+        failures: tuple[type[BaseException], ...] = (TimeoutError, *self._failures)
+        try:
+            with anyio.fail_after(self._timeout):
+                policy = await client.config_get("maxmemory-policy")
+                memory = await client.config_get("maxmemory")
+        except failures:  # CONFIG may be disabled (a managed Redis): say nothing
+            logger.debug("could not read the Redis maxmemory policy", exc_info=True)
+            return
+        settings = {_text(k): _text(v) for k, v in {**policy, **memory}.items()}
+        name = settings.get("maxmemory-policy", "noeviction")
+        limit = settings.get("maxmemory", "0")
+        if name != "noeviction" and limit not in ("", "0"):
+            logger.warning(
+                "the Redis rate limiter at %s: maxmemory-policy is %s with maxmemory %s, "
+                "so Redis may evict the limiter's keys before they expire; the limiter then "
+                "starts over conservatively, but other clients may lose a lock gate.  Use "
+                "maxmemory-policy noeviction (or maxmemory 0) on the limiter's Redis",
+                self._where,
+                name,
+                limit,
+            )
 
     @staticmethod
     def _digest(key: str) -> str:
@@ -245,65 +407,124 @@ class RedisRateLimiter:
             return key
         return hashlib.sha256(key.encode()).hexdigest()
 
-    def _keys(self, digest: str) -> tuple[str, str]:
+    def _keys(self, digest: str) -> tuple[str, str, str]:
         base = f"{self.prefix}{{{digest}}}"
-        return f"{base}:tat", f"{base}:gate"
+        return f"{base}:tat", f"{base}:gate", f"{base}:free"
 
-    async def _call(self, script: AsyncScript, keys: list[str], args: list[int]) -> Any:
+    def _failed(self, exc: BaseException | None) -> RateLimiterUnavailableError:
+        if exc is None:
+            what = f"did not answer within {self._timeout:g} s"
+        else:
+            what = f"failed ({type(exc).__name__}: {exc})"
+        return RateLimiterUnavailableError(
+            f"the Redis rate limiter at {self._where} {what}; the request was not sent"
+        )
+
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[int | str]) -> Any:
+        """Run ``script`` within the limiter's own ``timeout``, whoever built the client."""
         try:
-            return await script(keys=keys, args=args)
+            with anyio.fail_after(self._timeout):
+                return await script(keys=keys, args=args)
+        except TimeoutError:
+            raise self._failed(None) from None
         except self._failures as exc:
-            raise RateLimiterUnavailableError(
-                f"the Redis rate limiter at {self._where} failed ({type(exc).__name__}: {exc}); "
-                "the request was not sent"
-            ) from exc
+            raise self._failed(exc) from exc
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
         """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
 
         See :meth:`RateLimiter.acquire`.  Costs one Redis round trip when no wait is
         needed, two when it is.
+
+        Raises:
+            LockGateClosedError: the gate stays closed longer than ``max_wait``.
+            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+        """
+        gate_wait, slot_wait = await self.acquire_split(key, max_wait=max_wait)
+        return gate_wait + slot_wait
+
+    async def acquire_split(self, key: str, *, max_wait: float = math.inf) -> tuple[float, float]:
+        """:meth:`acquire`, returning ``(seconds waited at the lock gate, seconds waited
+        for a slot)``.
+
+        Raises:
+            LockGateClosedError: the gate stays closed longer than ``max_wait``.
+            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
         """
         _, acquire, _, refund = await self._connection()
         digest = self._digest(key)
         keys = list(self._keys(digest))
         limit = -1 if max_wait == math.inf else _micros(max_wait)
-        booked_gate = -1
+        recheck: list[int | str] = [-1, -1, -1, -1, -1]
+        gated = 0.0
         waited = 0.0
         while True:
-            reply = await self._call(
-                acquire, keys, [self._interval, self._tolerance, limit, booked_gate]
-            )
+            seen = self._seen.get(digest, (0, 0))
+            args: list[int | str] = [
+                self._interval,
+                self._tolerance,
+                limit,
+                self._window,
+                self._slack,
+                *seen,
+                *recheck,
+            ]
+            try:
+                reply = await self._call(acquire, keys, args)
+            except BaseException:
+                if recheck[0] != -1:  # still holding a booking: give it back
+                    booked, prev, allowed, era, _ = recheck
+                    await self._give_back(
+                        refund, keys, int(booked), int(prev), int(allowed), str(era)
+                    )
+                raise
             status = int(reply[0])
+            gate = int(reply[2])
+            tat = int(reply[3])
+            self._note(digest, tat, gate)
             if status == 1:
                 raise LockGateClosedError(int(reply[1]) / 1_000_000)
             if status == 0:
-                wait = int(reply[1]) / 1_000_000
-                closed = int(reply[3]) / 1_000_000
-                if closed > 0:
-                    self._announce_closed(digest, closed)
+                wait = int(reply[1])
+                booked, prev, allowed = int(reply[4]), int(reply[5]), int(reply[6])
+                era = _text(reply[7])
+                now = allowed - wait
+                if gate > now:
+                    self._announce_closed(digest, (gate - now) / 1_000_000)
                 if wait > 0:
-                    booked_gate = int(reply[2])
+                    recheck = [booked, prev, allowed, era, gate]
                     try:
-                        await self._sleep(wait)
+                        await self._sleep(wait / 1_000_000)
                     except BaseException:
-                        await self._refund(refund, keys[0], int(reply[4]))
+                        await self._give_back(refund, keys, booked, prev, allowed, era)
                         raise
-                    waited += wait
+                    gated += max(0, min(gate, allowed) - now) / 1_000_000
+                    waited += wait / 1_000_000
                     continue
             # Passing means the gate is open (a closed gate makes the booked wait > 0).
             if self._announced.pop(digest, None) is not None:
                 logger.info(
                     "rate-limit lock gate open again for token %.8s (shared via Redis)", digest
                 )
-            return waited
+            return gated, waited - gated
 
-    async def _refund(self, refund: AsyncScript, tat_key: str, booked: int) -> None:
-        """Give back the slot of a waiter cancelled before its turn (best effort: on a
-        Redis failure the slot is simply lost, which only costs throughput)."""
+    def _note(self, digest: str, tat: int, gate: int) -> None:
+        """Remember the latest TAT and gate seen, to restore them if Redis loses them."""
+        seen = self._seen.get(digest)
+        if seen is None or tat > seen[0] or gate > seen[1]:
+            self._seen[digest] = (
+                (tat, gate) if seen is None else (max(tat, seen[0]), max(gate, seen[1]))
+            )
+
+    async def _give_back(
+        self, refund: AsyncScript, keys: list[str], booked: int, prev: int, allowed: int, era: str
+    ) -> None:
+        """Give back the booking of a waiter cancelled before its turn, so that it goes to
+        the next caller (best effort: on a Redis failure the slot is simply lost, which
+        only costs throughput)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout):
             try:
-                await refund(keys=[tat_key], args=[booked, self._interval])
+                await refund(keys=[keys[0], keys[2]], args=[booked, prev, allowed, era])
             except self._failures:
                 logger.debug("could not give back a cancelled rate-limit slot", exc_info=True)
 
@@ -319,7 +540,12 @@ class RedisRateLimiter:
             )
 
     async def lock(self, key: str, seconds: float) -> None:
-        """Close the lock gate for ``key`` until now + ``seconds`` by the Redis clock."""
+        """Close the lock gate for ``key`` until now + ``seconds`` by the Redis clock.
+
+        Raises:
+            ValueError: ``seconds`` is not finite.
+            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+        """
         if not math.isfinite(seconds):
             raise ValueError(f"seconds must be finite, got {seconds!r}")
         if seconds <= 0:
@@ -327,7 +553,10 @@ class RedisRateLimiter:
         _, _, lock, _ = await self._connection()
         digest = self._digest(key)
         gate_key = self._keys(digest)[1]
-        if await self._call(lock, [gate_key], [_micros(seconds)]):
+        changed, gate = await self._call(lock, [gate_key], [_micros(seconds)])
+        seen = self._seen.get(digest, (0, 0))
+        self._seen[digest] = (seen[0], max(seen[1], int(gate)))
+        if int(changed):
             self._announced[digest] = True
             logger.info(
                 "rate-limit lock gate closed for token %.8s (shared via Redis): "
@@ -348,9 +577,21 @@ class RedisRateLimiter:
             await entry[1].aclose()
 
 
-async def _close_with_loop(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
-    """Suspended for as long as its loop runs; closes ``client`` when closed."""
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _close_with_loop(
+    client: redis.asyncio.Redis,
+    clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any],
+) -> AsyncGenerator[None, None]:
+    """Suspended for as long as its loop runs; when closed, closes ``client`` and drops
+    the loop's entry (looked up, not held: holding the loop here would keep it alive)."""
     try:
         yield
     finally:
-        await client.aclose()
+        try:
+            await client.aclose()
+        finally:
+            with contextlib.suppress(RuntimeError):
+                clients.pop(asyncio.get_running_loop(), None)

@@ -8,10 +8,11 @@ asserted from both ends of the socket.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpcore
 import httpx
 import pytest
@@ -473,3 +474,136 @@ async def test_stale_idle_connections_below_the_top_are_closed_as_traffic_goes_o
         pool = pool_of(client)
         assert len(pool.connections) == 1 and pool._open == 1
         assert all(not c.is_closed() for c in pool.connections)
+
+
+# ---------------------------------------------------------------- cancellation while closing
+
+
+async def test_a_plain_asyncio_cancel_while_a_stale_connection_closes_keeps_the_slot() -> None:
+    """anyio's shield does not stop ``task.cancel()``: a cancel that lands while the pool
+    closes a stale idle connection (to reuse its slot) must not cost the slot."""
+    import asyncio
+
+    async with serving() as (server, url), client_for(url, max_connections=1) as client:
+        for round_ in range(3):
+            assert (await client.get(f"/warm{round_}")).status_code == 200
+            pool = pool_of(client)
+            (idle,) = pool.connections
+            closing = anyio.Event()
+            never = anyio.Event()
+
+            async def slow_close(
+                original: Any = idle.aclose,
+                closing: anyio.Event = closing,
+                never: anyio.Event = never,
+            ) -> None:
+                closing.set()
+                await never.wait()  # the close hangs until the cancel lands
+                await original()
+
+            idle.has_expired = lambda: True  # type: ignore[method-assign]
+            idle.aclose = slow_close  # type: ignore[method-assign]
+            task = asyncio.ensure_future(client.get("/cancelled"))
+            await closing.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert pool._open == 0, "the slot of the stale connection was lost"
+            assert not pool._busy
+        assert (await client.get("/after")).status_code == 200
+        assert "/cancelled" not in server.requests
+
+
+async def _stress(rounds: int, concurrency: int, seed: int) -> None:
+    """Random cancellations and timeouts against a server that drops keep-alive
+    connections at random; afterwards the pool has its full capacity and serves."""
+    import random
+
+    rng = random.Random(seed)
+    limit = 4
+    server = Server()
+    # Drop about a third of the connections after answering (a keep-alive timeout on the
+    # server's side), so that idle connections go stale under the pool's feet.
+    server.reply = lambda path: ([], b"{}")
+    async with serving(server) as (server, url), client_for(url, max_connections=limit) as client:
+        pool = pool_of(client)
+
+        async def one(n: int) -> None:
+            with anyio.move_on_after(rng.uniform(0, 0.003)), suppress(httpx.HTTPError):
+                await client.get(f"/r{n}")
+
+        for n in range(rounds):
+            server.silent_close = rng.random() < 0.3
+            async with anyio.create_task_group() as group:
+                for k in range(concurrency):
+                    group.start_soon(one, n * concurrency + k)
+                if rng.random() < 0.2:
+                    await anyio.lowlevel.checkpoint()
+                    group.cancel_scope.cancel()  # a cancellation storm now and then
+            assert pool._open <= limit
+        server.silent_close = False
+        assert not pool._waiters
+        assert pool._open == len(pool.connections) <= limit
+        # Full capacity: `limit` requests at once each get a connection and none waits.
+        server.gate = anyio.Event()
+        async with anyio.create_task_group() as group:
+            for k in range(limit):
+                group.start_soon(client.get, f"/full{k}")
+            while len([p for p in server.requests if p.startswith("/full")]) < limit:
+                await server.arrived.wait()
+                server.arrived = anyio.Event()
+            assert not pool._waiters
+            server.gate.set()
+        assert pool._open <= limit
+        assert (await client.get("/last")).status_code == 200
+
+
+async def _asyncio_native_stress(rounds: int, seed: int) -> None:
+    """The same with asyncio's own primitives: ``asyncio.timeout`` and ``task.cancel()``,
+    which anyio's shield cannot stop."""
+    import asyncio
+    import random
+
+    rng = random.Random(seed)
+    limit = 4
+    server = Server()
+    async with serving(server) as (server, url), client_for(url, max_connections=limit) as client:
+        pool = pool_of(client)
+
+        async def one(n: int) -> None:
+            try:
+                async with asyncio.timeout(rng.uniform(0, 0.003)):
+                    await client.get(f"/r{n}")
+            except (TimeoutError, httpx.HTTPError):
+                pass
+
+        for n in range(rounds):
+            server.silent_close = rng.random() < 0.3
+            tasks = [asyncio.ensure_future(one(n * 2 + k)) for k in range(2)]
+            if rng.random() < 0.3:
+                await asyncio.sleep(0)
+                tasks[rng.randrange(2)].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            assert pool._open <= limit
+        server.silent_close = False
+        assert not pool._waiters
+        assert pool._open == len(pool.connections) <= limit
+        results = await asyncio.gather(*(client.get(f"/full{k}") for k in range(limit)))
+        assert [r.status_code for r in results] == [200] * limit
+        assert pool._open <= limit
+
+
+#: Rounds of two concurrent requests: 10,000 in all across the three runs below, the
+#: most under plain asyncio cancellation (the case anyio's shield cannot stop).
+STRESS_ROUNDS = {"asyncio": 3500, "trio": 3500, "native": 3000}
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_stress_random_cancellation_and_timeouts_never_lose_a_slot(backend: str) -> None:
+    anyio.run(_stress, STRESS_ROUNDS[backend], 2, 14, backend=backend)
+
+
+def test_stress_native_asyncio_cancellation_never_loses_a_slot() -> None:
+    import asyncio
+
+    asyncio.run(_asyncio_native_stress(STRESS_ROUNDS["native"], 15))

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -390,3 +391,76 @@ async def test_clients_sharing_a_redis_gate_wait_out_one_lock_together(
 
 if __name__ == "__main__":
     asyncio.run(_worker(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+
+
+# --------------------------------------------------------------------------- cancellation storms
+
+
+async def _storm(client: SmartSender, emulator: ArrivalEmulator, deadline: float) -> Counter[str]:
+    """40 callers, each calling through ``asyncio.wait_for(..., deadline)`` over and over,
+    until the emulator has seen ``REQUESTS`` requests (or the callers gave up 1000 times)."""
+    ids = emulator.chat_ids()
+    outcomes: Counter[str] = Counter()
+    done = asyncio.Event()
+
+    async def caller(n: int) -> None:
+        while not done.is_set():
+            try:
+                await asyncio.wait_for(client.chats.get(ids[n % len(ids)]), deadline)
+                outcomes["ok"] += 1
+            except asyncio.TimeoutError:
+                outcomes["timed out"] += 1
+            # Enough requests, or so many give-ups that the limiter has starved (it did).
+            if len(emulator.arrivals) >= REQUESTS or outcomes["timed out"] >= 1000:
+                done.set()
+
+    await asyncio.gather(*(caller(n) for n in range(40)))
+    return outcomes
+
+
+def check_storm(emulator: ArrivalEmulator, outcomes: Counter[str]) -> None:
+    arrivals = sorted(emulator.arrivals)
+    use = quota_use(arrivals)
+    summary = (
+        f"{len(arrivals)} arrivals, {use:.1%} of the quota, "
+        f"{emulator.stats.locked} x 423, {dict(outcomes)}"
+    )
+    print(summary)
+    assert len(arrivals) >= REQUESTS, summary
+    assert outcomes["timed out"] > 100, summary  # a storm indeed: callers gave up in droves
+    assert emulator.stats.locked == 0, summary
+    assert most_in_window(arrivals, QUOTA[1]) <= QUOTA[0], summary
+    assert use >= GOAL, summary
+
+
+async def test_a_cancellation_storm_keeps_the_quota_in_use_in_memory() -> None:
+    """Cancelled waiters give their slots to the next caller: the schedule never runs
+    ahead of real time, so callers keep getting through (it once fell to 0 per 10 s)."""
+    emulator = ArrivalEmulator(seed=21, chats=50, rate_limit=QUOTA)
+    async with emulator.client(rate_limit=RATE) as client:
+        await client.chats.get(emulator.chat_ids()[0])  # warm-up
+        emulator.arrivals.clear()
+        # 40 waiters queue for 40 x 69 ms = 2.8 s; each gives up after 2 s.
+        outcomes = await _storm(client, emulator, 2.0)
+    check_storm(emulator, outcomes)
+
+
+def test_a_cancellation_storm_keeps_the_quota_in_use_with_redis() -> None:
+    pytest.importorskip("redis")
+    from smartsender_async.ratelimit_redis import RedisRateLimiter
+    from tests._redis_server import redis_server
+
+    async def main(redis_url: str) -> Counter[str]:
+        limiter = RedisRateLimiter(redis_url, RATE, prefix=f"t:{uuid.uuid4().hex[:6]}:")
+        try:
+            async with emulator.client(rate_limit=limiter) as client:
+                await client.chats.get(emulator.chat_ids()[0])
+                emulator.arrivals.clear()
+                return await _storm(client, emulator, 2.0)
+        finally:
+            await limiter.aclose()
+
+    emulator = ArrivalEmulator(seed=22, chats=50, rate_limit=QUOTA)
+    with redis_server() as redis_url:
+        outcomes = asyncio.run(main(redis_url))
+    check_storm(emulator, outcomes)

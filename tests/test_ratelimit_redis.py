@@ -98,7 +98,7 @@ async def test_a_waiter_cancelled_before_its_slot_gives_it_back(
     tat_key = f"{prefix}{{{KEY}}}:tat"
 
     async def tat() -> int:
-        return int(await store.get(tat_key))
+        return int((await store.get(tat_key)).split(b":")[0])
 
     async def waiter(scope: anyio.CancelScope, done: anyio.Event) -> None:
         try:
@@ -122,13 +122,16 @@ async def test_a_waiter_cancelled_before_its_slot_gives_it_back(
             group.start_soon(waiter, second, anyio.Event())
             await booked[-1].wait()
             assert await tat() == start + 2 * interval
-            # Somebody booked after the first waiter: its slot is not given back.
+            # Somebody booked after the first waiter: its slot is freed for the next
+            # caller, the schedule stays.
             first.cancel()
             await first_done.wait()
             assert await tat() == start + 2 * interval
-            # The last in line gives its slot back.
+            assert await store.zcard(f"{prefix}{{{KEY}}}:free") == 1
+            # The last in line gives its slot back, and the freed one below it too.
             second.cancel()
-        assert await tat() == start + interval
+        assert await tat() == start
+        assert await store.zcard(f"{prefix}{{{KEY}}}:free") == 0
     finally:
         await store.aclose()
         await limiter.aclose()
@@ -222,7 +225,12 @@ async def test_keys_hold_a_digest_never_the_token_and_expire(redis_url: str, pre
             assert TOKEN not in key
             value = (await client.get(key)).decode()
             assert TOKEN not in value
-            assert 0 < await client.pttl(key) <= 22_000
+            # The gate lives as long as the lock; the TAT a window past its time, so a
+            # missing TAT within a window of use means it was lost, not expired.
+            rate = limiter.rate
+            window = rate.emission_interval + rate.period + rate.margin
+            bound = 22_000 if key.endswith(":gate") else 1000 * (window + 1.5)
+            assert 0 < await client.pttl(key) <= bound
     finally:
         await limiter.aclose()
         await client.aclose()
@@ -234,7 +242,7 @@ async def test_state_is_timed_by_the_redis_clock(redis_url: str, prefix: str) ->
     try:
         await limiter.acquire(KEY)
         seconds, micros = await client.time()
-        tat = int(await client.get(f"{prefix}{{{KEY}}}:tat"))
+        tat = int((await client.get(f"{prefix}{{{KEY}}}:tat")).split(b":")[0])
         server_now = seconds * 1_000_000 + micros
         assert 0 < tat - server_now <= math.ceil(limiter.rate.emission_interval * 1e6)
     finally:
@@ -325,6 +333,9 @@ def test_constructor_validation(redis_url: str) -> None:
         RedisRateLimiter("http://127.0.0.1:6379")
     with pytest.raises(TypeError, match="RateLimit"):
         RedisRateLimiter(redis_url, 180)  # type: ignore[arg-type]
+    for bad in (0, -1.0, math.nan, math.inf, True, "5"):
+        with pytest.raises(ValueError, match="timeout"):
+            RedisRateLimiter(redis_url, timeout=bad)  # type: ignore[arg-type]
 
 
 def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -410,3 +421,146 @@ def test_four_processes_never_exceed_the_quota(redis_url: str, prefix: str) -> N
     configured = RateLimit(requests=20, period=1.0, burst=1, margin=0.2).sustained_rate
     rate = (len(times) - 1) / (times[-1] - times[0])
     assert rate >= 0.9 * configured
+
+
+# --------------------------------------------------------------------------- issue 14
+
+
+def test_500_asyncio_runs_keep_no_event_loop_alive(redis_url: str, prefix: str) -> None:
+    """One module-level limiter used by 500 ``asyncio.run()`` jobs: each loop's Redis
+    client refers back to its loop, so an entry left behind would keep every loop alive."""
+    psutil = pytest.importorskip("psutil")
+    limiter = RedisRateLimiter(redis_url, RateLimit(requests=100_000, period=1.0), prefix=prefix)
+
+    async def job() -> None:
+        await limiter.acquire(KEY)
+
+    def live_loops() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop))
+
+    for _ in range(20):  # warm-up: imports, caches, allocator pools
+        asyncio.run(job())
+    loops_before = live_loops()
+    rss_before = psutil.Process().memory_info().rss
+    for _ in range(500):
+        asyncio.run(job())
+    assert live_loops() - loops_before <= 1
+    assert not limiter._clients
+    # 500 leaked loops with their clients were ~13 MB; allow allocator noise.
+    assert psutil.Process().memory_info().rss - rss_before < 8_000_000
+
+
+async def test_timeout_holds_for_a_client_passed_in(redis_url: str, prefix: str) -> None:
+    """A limiter on a ``redis.asyncio.Redis`` it did not build (``contrib.arq`` passes
+    ``ctx["redis"]``, which has no socket timeout) fails after its own ``timeout`` when
+    Redis stops answering (SIGSTOP), for acquire and lock alike."""
+    from tests._redis_server import running_redis
+
+    with running_redis() as server:
+        client = redis.asyncio.Redis.from_url(server.url)  # no socket timeout at all
+        limiter = RedisRateLimiter(client, prefix=prefix, timeout=0.5)
+        try:
+            await limiter.acquire(KEY)
+            server.pause()
+            try:
+                # An outer bound far beyond the timeout: without its own deadline the
+                # call would hang here until Redis came back.
+                with anyio.fail_after(30):
+                    with pytest.raises(RateLimiterUnavailableError, match=r"0\.5 s"):
+                        await limiter.acquire(KEY)
+                    with pytest.raises(RateLimiterUnavailableError):
+                        await limiter.lock(KEY, 5.0)
+            finally:
+                server.resume()
+        finally:
+            await limiter.aclose()
+            await client.aclose()
+
+
+async def test_acquire_split_separates_the_gate_from_the_slot(redis_url: str, prefix: str) -> None:
+    sleeps = Sleeps()
+    limiter = RedisRateLimiter(redis_url, SLOW, prefix=prefix, sleep=sleeps)
+    try:
+        assert await limiter.acquire_split(KEY) == (0.0, 0.0)
+        await limiter.acquire(KEY)
+        gate, slot = await limiter.acquire_split(KEY)  # the burst is used: a slot wait
+        assert gate == 0.0 and 45.0 < slot <= 50.0
+        await limiter.lock(KEY, 200.0)
+        gate, slot = await limiter.acquire_split(KEY)  # behind the gate
+        assert 195.0 < gate <= 200.0 and slot >= 0.0
+        assert sum(sleeps.calls) == pytest.approx(slot + gate + 45.0, abs=5.0)
+    finally:
+        await limiter.aclose()
+
+
+async def test_a_waiter_rechecks_its_booking_after_a_flushall(redis_url: str, prefix: str) -> None:
+    """The state vanishes while a waiter sleeps on its booking: it books again (behind
+    a pause) instead of going on a slot nobody remembers."""
+    store = redis.asyncio.Redis.from_url(redis_url)
+
+    async def flush_during_the_first_sleep(call: int) -> None:
+        if call == 1:
+            for key in [k async for k in store.scan_iter(prefix + "*")]:
+                await store.delete(key)
+
+    sleeps = Sleeps(flush_during_the_first_sleep)
+    limiter = RedisRateLimiter(redis_url, SLOW, prefix=prefix, sleep=sleeps)
+    try:
+        await limiter.acquire(KEY)
+        await limiter.acquire(KEY)
+        await limiter.acquire(KEY)
+        assert len(sleeps.calls) == 2  # slept, found its booking gone, booked again
+        assert 45.0 < sleeps.calls[1] <= 50.0  # no burst after a loss: one interval
+    finally:
+        await limiter.aclose()
+        await store.aclose()
+
+
+async def test_a_lost_gate_is_closed_again(redis_url: str, prefix: str) -> None:
+    limiter = RedisRateLimiter(redis_url, SLOW, prefix=prefix)
+    store = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await limiter.lock(KEY, 300.0)
+        await store.delete(f"{prefix}{{{KEY}}}:gate")  # evicted, flushed...
+        with pytest.raises(LockGateClosedError) as info:
+            await limiter.acquire(KEY, max_wait=10.0)
+        assert 290.0 < info.value.retry_after <= 300.0
+        assert await store.exists(f"{prefix}{{{KEY}}}:gate")
+    finally:
+        await limiter.aclose()
+        await store.aclose()
+
+
+async def test_waiters_woken_late_by_a_stall_book_again_and_go_paced(
+    redis_url: str, prefix: str
+) -> None:
+    """Two waiters whose wake-up comes long after their slots (a stall) must not both go
+    at once on their stale bookings: they book again, and the second waits a slot."""
+    rate = RateLimit(requests=2, period=0.4, burst=1, margin=0.0)  # a slot per 0.2 s
+    calls: list[float] = []
+    asleep = anyio.Event()
+    stall_over = anyio.Event()
+
+    async def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) <= 2:  # the two waiters: held well past their slots
+            if len(calls) == 2:
+                asleep.set()
+            await stall_over.wait()
+        else:
+            await anyio.sleep(seconds)
+
+    limiter = RedisRateLimiter(redis_url, rate, prefix=prefix, sleep=sleep)
+    try:
+        await limiter.acquire(KEY)  # the slot now
+        async with anyio.create_task_group() as group:
+            group.start_soon(limiter.acquire, KEY)  # books +0.2 s
+            group.start_soon(limiter.acquire, KEY)  # books +0.4 s
+            await asleep.wait()
+            await anyio.sleep(1.0)  # the stall itself: both slots pass
+            stall_over.set()
+        assert len(calls) == 3, calls  # the second one to recheck waited a slot again
+        assert 0.1 < calls[2] <= 0.2
+    finally:
+        await limiter.aclose()
