@@ -344,6 +344,10 @@ def _scrub_text(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+#: The shortest secret that :func:`scrub` cuts out of exception messages.
+_MIN_SECRET = 6
+
+
 def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     """Make ``exc`` and every exception chained under it safe to log, in place.
 
@@ -352,8 +356,12 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     replaced by a copy whose ``Authorization`` header reads ``[redacted]``, every
     :class:`httpx.Response` is pointed at such a copy, and each of ``secrets`` (the token)
     is cut out of its message.  Returns ``exc``.
+
+    A secret shorter than ``_MIN_SECRET`` characters is not cut out of messages: it would
+    mangle ordinary words ("connec[redacted]ion" for the token ``"t"``), and a token that
+    short protects nothing.  Headers are redacted whatever the token's length.
     """
-    secrets = tuple(s for s in secrets if s)
+    secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:

@@ -56,6 +56,13 @@ def _build(cls: type[BaseException]) -> BaseException:
             built = errors.APIError("teapot", status_code=418, code=4180, raw_body="x")
         assert type(built) is cls or cls is errors.APIError
         return built
+    if issubclass(cls, errors.WriteRejectedError):
+        return cls(
+            "PUT /chats/1/read: the server answered state false",
+            body={"state": False, "reason": "x"},
+            status_code=200,
+            raw_body='{"state": false, "reason": "x"}',
+        )
     if issubclass(cls, errors.ResponseDecodeError):
         return cls("bad body", status_code=200, raw_body="<html>", response=_response(200, b"<"))
     if cls.__name__ == "LockGateClosedError":

@@ -22,7 +22,6 @@ from smartsender_async import SmartSender, pooled_transport
 from smartsender_async._http import make_client
 from smartsender_async._pool import ConnectionPool, install
 from smartsender_async.testing import Emulator
-from tests._readme import python_blocks, section
 
 Case = Callable[[], Awaitable[None]]
 
@@ -376,30 +375,6 @@ async def test_pooled_transport_serves_many_clients_from_one_pool() -> None:
                 await each.aclose()
             assert pool_of(http)._open <= 3
         assert emu.stats.requests == 6
-
-
-def test_the_readme_example_for_many_projects() -> None:
-    (example,) = python_blocks(section("Performance"))
-
-    async def scenario() -> None:
-        namespace: dict[str, Any] = {}
-        exec(compile(example, "README.md:Performance", "exec"), namespace)
-        clients, on_one_pool, shared = (
-            namespace["clients"],
-            namespace["on_one_pool"],
-            namespace["shared"],
-        )
-        assert set(clients) == set(on_one_pool) == set(namespace["tokens"])
-        own = [pool_of(client._http) for client in clients.values()]
-        assert len({id(pool) for pool in own}) == len(clients)  # a pool each
-        assert all(client._http is shared for client in on_one_pool.values())
-        assert pool_of(shared)._max == len(clients) + 16
-        for client in [*clients.values(), *on_one_pool.values()]:
-            await client.aclose()
-        assert not shared.is_closed  # the SmartSenders leave a client they were given
-        await shared.aclose()
-
-    anyio.run(scenario)
 
 
 @on_both_backends

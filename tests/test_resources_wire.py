@@ -1309,7 +1309,7 @@ async def test_dot_segments_cannot_turn_a_call_into_another(
 ) -> None:
     """``DELETE /contacts/5/funnels/..`` would reach the server as ``DELETE /contacts/5``."""
     mock.route().respond(json=ACK)
-    with pytest.raises(ValueError):
+    with pytest.raises((TypeError, ValueError)):
         await call(client)
     assert mock.calls.call_count == 0
     with pytest.raises(ValueError):

@@ -474,7 +474,7 @@ CHOICES: tuple[Behaviour, ...] = (
         "machine's time, not the emulator's clock).",
     ),
     Behaviour(
-        "timestamps",
+        "timestamp-seconds",
         "inferred",
         "Timestamps are RFC 3339 UTC with whole seconds ('2026-03-18T16:40:12.000000Z'); a "
         "new message stamps its chat's updatedAt with the same second.",
