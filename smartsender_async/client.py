@@ -207,7 +207,10 @@ class SmartSender:
                 f"no API token: pass SmartSender(token=...) or set the {TOKEN_ENV} "
                 "environment variable (the project's Integrations tab shows the token)"
             )
-        if not isinstance(token, str) or not token.strip():
+        if not isinstance(token, str):
+            # The type only: a bytes token is still a secret.
+            raise TypeError(f"token must be a str, got {type(token).__name__}")
+        if not token.strip():
             raise ConfigurationError("token must be a non-empty string")
         _check_token(token)
         if (

@@ -344,6 +344,45 @@ def _scrub_text(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+def _scrub_data(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+    """``value`` (decoded JSON: dicts, lists, strings) with each secret cut out of every
+    string; the same object when nothing changed."""
+    if isinstance(value, str):
+        return _scrub_text(value, secrets)
+    if depth > 200:  # JSON this deep was refused by the decoder; never recurse without end
+        return value
+    if isinstance(value, dict):
+        items = [
+            (_scrub_data(k, secrets, depth + 1), _scrub_data(v, secrets, depth + 1), k, v)
+            for k, v in value.items()
+        ]
+        if all(nk is k and nv is v for nk, nv, k, v in items):
+            return value
+        return {nk: nv for nk, nv, _, _ in items}
+    if isinstance(value, (list, tuple)):
+        new = [_scrub_data(v, secrets, depth + 1) for v in value]
+        if all(n is o for n, o in zip(new, value, strict=True)):
+            return value
+        return type(value)(new)
+    return value
+
+
+def _scrub_response(response: httpx.Response, secrets: tuple[str, ...]) -> None:
+    """Cut the secrets out of a response a server may have echoed them into (its body, as
+    kept in ``content``, and its header values), in place."""
+    content = getattr(response, "_content", None)
+    if isinstance(content, bytes):
+        cleaned = content
+        for secret in secrets:
+            cleaned = cleaned.replace(secret.encode("utf-8", "replace"), REDACTED.encode())
+        if cleaned != content:
+            response._content = cleaned
+    if any(secret in value for _, value in response.headers.items() for secret in secrets):
+        response.headers = httpx.Headers(
+            [(name, _scrub_text(value, secrets)) for name, value in response.headers.items()]
+        )
+
+
 def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     """Make ``exc`` and every exception chained under it safe to log, in place.
 
@@ -351,7 +390,9 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     attribute holding an :class:`httpx.Request` (httpx keeps one on ``.request``) is
     replaced by a copy whose ``Authorization`` header reads ``[redacted]``, every
     :class:`httpx.Response` is pointed at such a copy, and each of ``secrets`` (the token)
-    is cut out of its message.  Returns ``exc``.
+    is cut out of its message, of its string and decoded-JSON attributes (``raw_body``,
+    ``body``) and of a response's body and headers, where a server may have echoed it.
+    Returns ``exc``.
     """
     secrets = tuple(s for s in secrets if s)
     seen: set[int] = set()
@@ -366,8 +407,12 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
                 setattr(current, name, _redacted_request(value))
             elif isinstance(value, httpx.Response):
                 redact_response(value)
-            elif secrets and isinstance(value, str):
-                cleaned = _scrub_text(value, secrets)
+                if secrets:
+                    _scrub_response(value, secrets)
+            elif secrets and isinstance(value, (str, dict, list, tuple)):
+                # str: messages, raw_body; dict/list: the decoded body, which a server
+                # may have echoed the token into ("invalid token ...").
+                cleaned = _scrub_data(value, secrets)
                 if cleaned is not value:
                     setattr(current, name, cleaned)
         if secrets and any(isinstance(arg, str) for arg in current.args):
