@@ -25,7 +25,8 @@ collected without ``uninstrument()`` releases what it registered (its token's ga
 What is recorded (names follow the HTTP client semantic conventions where they apply):
 
 * one ``CLIENT`` span per SDK call, ``smartsender <operation>`` (``smartsender chats.get``;
-  ``smartsender request`` when the caller named no operation), with
+  a call that names no operation is named from :data:`KNOWN_OPERATIONS` by its method and
+  path, else ``smartsender request``), with
   ``http.request.method``, ``url.template`` (``/chats/{chatId}``), ``server.address``,
   ``server.port``, ``http.response.status_code``, ``error.type``, ``smartsender.operation``,
   ``smartsender.retries``, ``smartsender.ratelimit.wait_s`` (seconds the limiter held the
@@ -100,7 +101,13 @@ from smartsender_async.retry import _NEVER_SENT, AttemptResult, send_with_retry
 if TYPE_CHECKING:
     from smartsender_async.client import SmartSender
 
-__all__ = ["FINGERPRINT_ATTRIBUTE", "Instrumentation", "derive_template", "instrument"]
+__all__ = [
+    "FINGERPRINT_ATTRIBUTE",
+    "KNOWN_OPERATIONS",
+    "Instrumentation",
+    "derive_template",
+    "instrument",
+]
 
 _SCOPE = "smartsender_async"
 #: The attribute that names a token in the per-token gauges (never the token itself).
@@ -273,11 +280,18 @@ class _Instrumented:
         template: str | None,
     ) -> AttemptResult:
         if template is None:
-            template = self.templates.get(path)
-            if template is None:
-                template = derive_template(path)
+            derived = self.templates.get(path)
+            if derived is None:
+                derived = derive_template(path)
                 if len(self.templates) < _TEMPLATE_CACHE_SIZE:
-                    self.templates[path] = template
+                    self.templates[path] = derived
+            known = KNOWN_OPERATIONS.get((method, derived))
+            if known is not None:
+                template = known[1]
+                if operation is None:
+                    operation = known[0]
+            else:
+                template = derived
         common: dict[str, Any] = {
             "http.request.method": method,
             "url.template": template,
@@ -551,6 +565,38 @@ def _text(response: httpx.Response) -> str | None:
         return response.text
     except httpx.ResponseNotRead:
         return None
+
+
+#: The API's operations by method and derived template (ids as ``{id}``): their SDK name and
+#: their reference template.  A call that names neither (a resource method that does not
+#: pass them yet, or ``client.request("GET", "/chats/5")``) is named from here, so spans
+#: read ``smartsender chats.get`` with ``url.template`` ``/chats/{chatId}`` either way.
+KNOWN_OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/chats"): ("chats.list", "/chats"),
+    ("GET", "/chats/{id}"): ("chats.get", "/chats/{chatId}"),
+    ("PUT", "/chats/{id}/read"): ("chats.read", "/chats/{chatId}/read"),
+    ("PUT", "/chats/{id}/close"): ("chats.close", "/chats/{chatId}/close"),
+    ("POST", "/chats/{id}/forward/{id}"): (
+        "chats.assign",
+        "/chats/{chatId}/forward/{operatorId}",
+    ),
+    ("GET", "/chats/{id}/messages"): ("chats.messages", "/chats/{chatId}/messages"),
+    ("GET", "/contacts"): ("contacts.list", "/contacts"),
+    ("GET", "/contacts/search"): ("contacts.search", "/contacts/search"),
+    ("GET", "/contacts/{id}"): ("contacts.get", "/contacts/{contactId}"),
+    ("PUT", "/contacts/{id}"): ("contacts.update", "/contacts/{contactId}"),
+    ("GET", "/contacts/{id}/chat"): ("contacts.chat", "/contacts/{contactId}/chat"),
+    ("GET", "/contacts/{id}/info"): ("contacts.info", "/contacts/{contactId}/info"),
+    ("GET", "/contacts/{id}/gates"): ("contacts.gates", "/contacts/{contactId}/gates"),
+    ("GET", "/contacts/{id}/messages"): ("contacts.messages", "/contacts/{contactId}/messages"),
+    ("POST", "/contacts/{id}/send"): ("contacts.send", "/contacts/{contactId}/send"),
+    ("POST", "/contacts/{id}/fire"): ("contacts.fire", "/contacts/{contactId}/fire"),
+    ("GET", "/operators"): ("operators.list", "/operators"),
+    ("PUT", "/operators/{id}/involve"): ("operators.involve", "/operators/{operatorId}/involve"),
+    ("PUT", "/gates/{id}/messages"): ("gates.edit_message", "/gates/{gateId}/messages"),
+    ("DELETE", "/gates/{id}/messages"): ("gates.delete_messages", "/gates/{gateId}/messages"),
+    ("GET", "/me"): ("me", "/me"),
+}
 
 
 def derive_template(path: str) -> str:
