@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import gzip
 import json
 import logging
@@ -1227,3 +1228,48 @@ def test_plugin_marker_and_pacing(tmp_path: Path) -> None:
         "test_url_fixture_works",
     ):
         assert f"PASSED test_user.py::{name}" in out, out
+
+
+# --------------------------------------------------------------------------- extra attacks
+
+
+@pytest.mark.parametrize("case", ["connect", "404", "decode", "protocol"])
+async def test_no_token_with_a_user_owned_http_client(case: str) -> None:
+    base = "https://api.smartsender.com/v1"
+    with respx.mock(base_url=base, assert_all_called=False) as mock:
+        mock.get("/chats/1").mock(side_effect=[RESPX_SIDE_EFFECTS[case]] * 5)
+        async with (
+            httpx.AsyncClient() as http,
+            SmartSender(token=TOKEN, base_url=base, http_client=http, retry=FAST_RETRY) as c,
+        ):
+            exc = await expect_failure(c.chats.get(1))
+            assert TOKEN not in repr(http.headers)
+    assert isinstance(exc, SmartSenderError)
+    assert_clean(exc)
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["1e309", "-5", "nan", "inf", "Wed, 21 Oct 2099 07:28:00 GMT", "abc", "9" * 400]
+)
+async def test_hostile_retry_after_on_423(retry_after: str) -> None:
+    payload = http_response(
+        "423 Locked", b'{"error":{"code":423,"message":"locked"}}', {"Retry-After": retry_after}
+    )
+    with raw_server(payload) as server:
+        async with SmartSender(
+            token=TOKEN, base_url=server.url, retry=RetryPolicy(max_attempts=2, max_wait=1.0)
+        ) as client:
+            exc = await expect_failure(client.chats.get(1))
+    assert isinstance(exc, RateLimitedError), repr(exc)
+    assert exc.retry_after is None or 0 <= exc.retry_after <= 24 * 3600
+    pickle.loads(pickle.dumps(exc))
+
+
+def test_unclosed_client_warning_names_no_token() -> None:
+    client = SmartSender(token=TOKEN, base_url="http://127.0.0.1:9/v1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del client
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) for w in caught)
+    assert all(TOKEN not in str(w.message) for w in caught)

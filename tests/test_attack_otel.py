@@ -392,3 +392,38 @@ def test_guessable_names() -> None:
     # What an OpenTelemetry user would also try (see the report): not offered.
     missing = [n for n in ("SmartSenderInstrumentor", "uninstrument") if not hasattr(mod, n)]
     assert missing == ["SmartSenderInstrumentor", "uninstrument"]
+
+
+# --------------------------------------------------------------------------- limiter, globals
+
+
+async def test_limiter_wait_is_on_the_call_and_its_attempt(otel: Otel) -> None:
+    from smartsender_async import RateLimit
+
+    emulator = Emulator(seed=1, chats=3, rate_limit=None)
+    async with emulator.client(rate_limit=RateLimit(2, 0.4, burst=1)) as client:
+        otel.instrument(client)
+        await client.chats.list()
+        await client.chats.list()  # held by the client's limiter for its slot
+    _first, second = sorted(otel.calls(), key=lambda s: s.start_time or 0)
+    assert second.attributes["smartsender.ratelimit.wait_s"] > 0
+    assert second.attributes["smartsender.lock.wait_s"] == 0
+    (attempt,) = otel.children(second)
+    assert attempt.attributes["smartsender.ratelimit.wait_s"] > 0
+    waits = otel.metrics()["smartsender.ratelimit.wait"]
+    assert sum(p.count for p in waits) == 2
+    durations = otel.metrics()["smartsender.client.request.duration"]
+    assert sum(p.count for p in durations) == 2
+    assert {p.attributes.get("http.response.status_code") for p in durations} == {200}
+
+
+async def test_instrument_with_global_providers_and_as_context_manager() -> None:
+    emulator = Emulator(seed=1, chats=3, rate_limit=None)
+    async with emulator.client() as client:
+        with instrument(client) as handle:  # the global (no-op unless set) providers
+            await client.chats.list()
+            assert handle.active
+        assert not handle.active
+        await client.chats.list()
+    with pytest.raises(TypeError):
+        instrument(object())  # type: ignore[arg-type]
