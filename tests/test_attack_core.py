@@ -1273,3 +1273,87 @@ def test_unclosed_client_warning_names_no_token() -> None:
         gc.collect()
     assert any(issubclass(w.category, ResourceWarning) for w in caught)
     assert all(TOKEN not in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------- 10: send ledger
+
+
+class FakeRedis:
+    """What send_once uses of redis.asyncio.Redis: get and set(ex=)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    async def set(self, key: str, value: str | bytes, ex: int | None = None) -> bool:
+        self.data[key] = value.encode() if isinstance(value, str) else value
+        return True
+
+
+class HoldAfterSend(httpx.AsyncBaseTransport):
+    """Delegates; a send that has been processed is then held (the answer never comes) or
+    fails before reaching the server, once, so the job's task can be cancelled mid-send."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, mode: str) -> None:
+        self.inner = inner
+        self.mode = mode
+        self.armed = 10 if mode == "before" else 1  # "before": fail every retry of run one
+        self.processed = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        is_send = request.method == "POST" and request.url.path.endswith("/send")
+        if is_send and self.armed:
+            self.armed -= 1
+            if self.mode == "before":
+                raise httpx.ConnectError("worker stopped before sending", request=request)
+            await self.inner.handle_async_request(request)  # the server took the message
+            self.processed.set()
+            await asyncio.Event().wait()  # the answer is held until the job is cancelled
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("mode", ["cancelled-after-processing", "before"])
+async def test_send_once_rerun_delivers_exactly_once(mode: str) -> None:
+    from smartsender_async.contrib.arq import CTX_KEY, send_once
+
+    emulator = Emulator(seed=2, chats=2, rate_limit=None)
+    chat_id = emulator.chat_ids()[0]
+    contact_id = emulator.contact_id_of(chat_id)
+    before = len(emulator.message_ids(chat_id))
+    redis = FakeRedis()
+    transport = HoldAfterSend(emulator.transport(), "before" if mode == "before" else "after")
+    async with SmartSender(
+        token=emulator.token, base_url=emulator.base_url, transport=transport, rate_limit=None
+    ) as client:
+
+        async def job() -> Any:
+            ctx = {"redis": redis, "job_id": "job-1", CTX_KEY: client}
+            first = await send_once(ctx, contact_id, "Your code is 4411")
+            second = await send_once(ctx, contact_id, "Your code is 4411")  # same text again
+            return first, second
+
+        if mode == "before":
+            with pytest.raises(APIConnectionError):
+                await job()
+            transport.armed = 0
+        else:
+            task = asyncio.create_task(job())
+            await transport.processed.wait()
+            task.cancel()  # arq cancels the job on SIGTERM
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        first, second = await job()  # the re-run, with a fresh ctx
+        again = await job()  # and once more, all done: no request
+    assert first.id != second.id
+    assert (again[0].id, again[1].id) == (first.id, second.id)
+    assert len(emulator.message_ids(chat_id)) == before + 2
+
+
+def test_contrib_exceptions_pickle_too() -> None:
+    from smartsender_async.contrib.arq import SendUncertainError
+
+    exc = SendUncertainError("job 'j' send '1': may have been sent")
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is SendUncertainError and back.message == exc.message
