@@ -1357,3 +1357,33 @@ def test_contrib_exceptions_pickle_too() -> None:
     exc = SendUncertainError("job 'j' send '1': may have been sent")
     back = pickle.loads(pickle.dumps(exc))
     assert type(back) is SendUncertainError and back.message == exc.message
+
+
+def test_aclose_from_main_while_first_loop_runs_in_a_thread() -> None:
+    emulator = Emulator(seed=1, chats=5, rate_limit=None)
+    with emulator.serve() as url:
+        client = SmartSender(token=emulator.token, base_url=url, rate_limit=None)
+        ready = threading.Event()
+        closed = threading.Event()
+        later: list[BaseException | None] = []
+
+        async def first() -> None:
+            await client.chats.list()
+            ready.set()
+            await asyncio.get_running_loop().run_in_executor(None, closed.wait)
+            try:
+                await client.chats.list()
+                later.append(None)
+            except BaseException as exc:
+                later.append(exc)
+
+        thread = threading.Thread(target=lambda: asyncio.run(first()))
+        thread.start()
+        assert ready.wait(10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            asyncio.run(client.aclose())
+        closed.set()
+        thread.join(10)
+    assert client.is_closed
+    assert isinstance(later[0], SmartSenderError) and "closed" in str(later[0])

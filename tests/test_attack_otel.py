@@ -427,3 +427,30 @@ async def test_instrument_with_global_providers_and_as_context_manager() -> None
         await client.chats.list()
     with pytest.raises(TypeError):
         instrument(object())  # type: ignore[arg-type]
+
+
+async def test_fan_out_stream_parented_and_metrics_labels(otel: Otel) -> None:
+    emulator = Emulator(seed=1, chats=6, messages_per_chat=45, rate_limit=None)
+    async with emulator.client() as client:
+        otel.instrument(client)
+        tracer = otel.tracer_provider.get_tracer("user")
+        with tracer.start_as_current_span("fan-out"):
+            pairs = [p async for p in client.chats.stream_all_messages(concurrency=4)]
+        metrics = otel.metrics()
+    expected = sum(len(emulator.message_ids(c, activities=False)) for c in emulator.chat_ids())
+    assert len(pairs) == expected
+    (parent,) = [s for s in otel.spans() if s.name == "fan-out"]
+    calls = otel.calls()
+    assert {c.name for c in calls} == {"smartsender chats.list", "smartsender chats.messages"}
+    assert all(c.parent is not None and c.parent.span_id == parent.context.span_id for c in calls)
+    assert {c.attributes["url.template"] for c in calls} == {"/chats", "/chats/{chatId}/messages"}
+    durations = metrics["smartsender.client.request.duration"]
+    assert {p.attributes["smartsender.operation"] for p in durations} == {
+        "chats.list",
+        "chats.messages",
+    }
+    assert sum(p.count for p in durations) == len(calls)
+    (used,) = metrics["smartsender.quota.used"]
+    assert used.value == emulator.stats.requests == len(calls)
+    (active,) = metrics["smartsender.lock.active"]
+    assert active.value == 0
