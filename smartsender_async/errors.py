@@ -77,8 +77,30 @@ class SmartSenderError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # BaseException pickles as cls(*args), which keyword-only constructors refuse:
-        # rebuild without calling __init__, then restore every attribute.
-        return (_rebuild, (type(self), self.args), dict(self.__dict__))
+        # rebuild without calling __init__, then restore every attribute.  Decoded data
+        # nested deeper than pickle can recurse (a hostile body) is left out: raw_body
+        # still shows it.
+        state = {name: None if _too_deep(value) else value for name, value in self.__dict__.items()}
+        return (_rebuild, (type(self), self.args), state)
+
+
+#: Decoded JSON nested deeper than this is not kept on an exception (real bodies nest a
+#: few levels; pickle, repr and copy recurse once per level).
+MAX_BODY_DEPTH = 64
+
+
+def _too_deep(value: Any, limit: int = MAX_BODY_DEPTH) -> bool:
+    """Whether ``value`` (dicts and lists) nests more than ``limit`` levels; iterative."""
+    if not isinstance(value, (dict, list, tuple)):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list, tuple)))
+    return False
 
 
 def _rebuild(cls: type[SmartSenderError], args: tuple[Any, ...]) -> SmartSenderError:
@@ -448,6 +470,8 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
     try:
         body = json.loads(content) if content else None
     except (ValueError, RecursionError):  # not JSON, or a nesting bomb
+        body = None
+    if _too_deep(body):  # parsed, but too deep to pickle, copy or repr: as if not JSON
         body = None
     if isinstance(body, dict):
         err = body.get("error")

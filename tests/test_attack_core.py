@@ -1387,3 +1387,33 @@ def test_aclose_from_main_while_first_loop_runs_in_a_thread() -> None:
         thread.join(10)
     assert client.is_closed
     assert isinstance(later[0], SmartSenderError) and "closed" in str(later[0])
+
+
+@pytest.mark.parametrize("status", ["404 Not Found", "503 Service Unavailable", "423 Locked"])
+@pytest.mark.parametrize("depth", [300, 900])
+async def test_deep_but_valid_error_body_still_pickles(status: str, depth: int) -> None:
+    """JSON nested under the decoders' limits, but deeper than pickle can recurse: the
+    exception a worker pickles must survive it (raw_body keeps the start of it)."""
+    body = (
+        b'{"error": {"code": %d, "message": "nope", "description": {"x": ' % int(status[:3])
+        + b"[" * depth
+        + b"]" * depth
+        + b"}}}"
+    )
+    with raw_server(http_response(status, body)) as server:
+        async with SmartSender(token=TOKEN, base_url=server.url, retry=NO_RETRY) as client:
+            exc = await expect_failure(client.chats.get(1))
+    assert isinstance(exc, errors.APIError), repr(exc)
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc)
+    assert back.status_code == exc.status_code == int(status[:3])
+    assert back.raw_body == exc.raw_body and back.raw_body.startswith('{"error"')
+    repr(exc), str(exc)
+
+
+async def test_deep_but_valid_unknown_field_in_a_success_decodes() -> None:
+    body = b'{"id": 7, "weird": ' + b"[" * 900 + b"]" * 900 + b"}"
+    with raw_server(http_response("200 OK", body)) as server:
+        async with SmartSender(token=TOKEN, base_url=server.url, retry=NO_RETRY) as client:
+            chat = await client.chats.get(7)
+    assert chat.id == 7
