@@ -454,3 +454,43 @@ async def test_fan_out_stream_parented_and_metrics_labels(otel: Otel) -> None:
     assert used.value == emulator.stats.requests == len(calls)
     (active,) = metrics["smartsender.lock.active"]
     assert active.value == 0
+
+
+class RefuseFirst(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.left = 1
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.left:
+            self.left -= 1
+            raise httpx.ConnectError("refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_transport_error_attempt_then_success(otel: Otel) -> None:
+    emulator = Emulator(seed=1, chats=3, token=TOKEN, rate_limit=None)
+    async with SmartSender(
+        token=TOKEN,
+        base_url=emulator.base_url,
+        transport=RefuseFirst(emulator.transport()),
+        retry=FAST,
+        rate_limit=None,
+    ) as client:
+        otel.instrument(client)
+        await client.contacts.send(emulator.contact_id_of(emulator.chat_ids()[0]), SECRET_TEXT)
+    (call,) = otel.calls()
+    assert call.name == "smartsender contacts.send"
+    assert call.attributes["url.template"] == "/contacts/{contactId}/send"
+    assert call.attributes["smartsender.retries"] == 1
+    first, second = sorted(otel.children(call), key=lambda s: s.start_time or 0)
+    assert first.attributes["error.type"].endswith("ConnectError")
+    assert "http.response.status_code" not in first.attributes
+    assert second.attributes["http.response.status_code"] == 200
+    (reason,) = {
+        p.attributes["smartsender.retry.reason"] for p in otel.metrics()["smartsender.retries"]
+    }
+    assert reason.endswith("ConnectError")
+    for span in otel.spans():
+        for event in span.events:
+            assert SECRET_TEXT not in repr(event.attributes)
