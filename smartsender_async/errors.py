@@ -44,6 +44,10 @@ __all__ = [
 #: How much of a raw body an exception keeps: enough to diagnose, never megabytes.
 MAX_BODY_CHARS = 2000
 
+#: How much of the server's ``error.message`` an exception's message keeps (``body`` has
+#: all of it).
+MAX_MESSAGE_CHARS = 500
+
 #: A server-sent delay larger than this is treated as nonsense, not as an instruction.
 MAX_SANE_RETRY_AFTER = 24 * 3600.0
 
@@ -490,6 +494,8 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
             message = body["message"]
     if message is None:
         message = response.reason_phrase or f"HTTP {status}"
+    elif len(message) > MAX_MESSAGE_CHARS:  # a server's novel: str(), logs, args stay small
+        message = message[: MAX_MESSAGE_CHARS - 3] + "..."
     kwargs: dict[str, Any] = {
         "status_code": status,
         "response": redact_response(response),

@@ -1417,3 +1417,23 @@ async def test_deep_but_valid_unknown_field_in_a_success_decodes() -> None:
         async with SmartSender(token=TOKEN, base_url=server.url, retry=NO_RETRY) as client:
             chat = await client.chats.get(7)
     assert chat.id == 7
+
+
+@pytest.mark.parametrize("status", [404, 422, 423, 503, 200])
+async def test_a_servers_huge_text_does_not_make_huge_exceptions(status: int) -> None:
+    """A megabyte ``error.message`` (or a megabyte wrong-typed value on a 200) must not
+    become a megabyte ``str(exc)``, log line and pickle."""
+    if status == 200:
+        body: Any = {"id": "x" * 1_000_000}
+    else:
+        body = {"error": {"code": status, "message": "m" * 1_000_000}}
+    base = "https://api.smartsender.com/v1"
+    with respx.mock(base_url=base) as mock:
+        mock.get("/chats/1").mock(return_value=httpx.Response(status, json=body))
+        async with SmartSender(token=TOKEN, base_url=base, retry=NO_RETRY) as client:
+            exc = await expect_failure(client.chats.get(1))
+    assert isinstance(exc, SmartSenderError), repr(exc)
+    assert len(str(exc)) < 5_000
+    assert len(repr(exc)) < 5_000
+    assert all(len(repr(a)) < 5_000 for a in exc.args)
+    assert len(exc.message) < 5_000
