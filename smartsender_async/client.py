@@ -224,7 +224,13 @@ class SmartSender:
         if base_url is None or base_url == DEFAULT_BASE_URL:
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+            # Not repeated unless it looks like a URL: it may be the token, swapped.
+            shown = (
+                repr(base_url)
+                if isinstance(base_url, str) and "://" in base_url
+                else f"a {type(base_url).__name__} that is not a URL"
+            )
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {shown}")
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass either http_client or transport, not both")
         if retry is _DEFAULT:

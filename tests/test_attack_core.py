@@ -1437,3 +1437,20 @@ async def test_a_servers_huge_text_does_not_make_huge_exceptions(status: int) ->
     assert len(repr(exc)) < 5_000
     assert all(len(repr(a)) < 5_000 for a in exc.args)
     assert len(exc.message) < 5_000
+
+
+def test_token_and_base_url_swapped_does_not_repeat_the_token() -> None:
+    with pytest.raises(ValueError) as info:
+        SmartSender(token="https://api.smartsender.com/v1", base_url=TOKEN)
+    assert TOKEN not in str(info.value) and "base_url" in str(info.value)
+
+
+async def test_a_redirect_is_not_followed_and_typed() -> None:
+    with raw_server(http_response("200 OK", b'{"id": 1}')) as elsewhere:
+        location = elsewhere.url + "/chats/1"
+        with raw_server(http_response("302 Found", b"", {"Location": location})) as server:
+            async with SmartSender(token=TOKEN, base_url=server.url, retry=NO_RETRY) as client:
+                exc = await expect_failure(client.chats.get(1))
+        assert elsewhere.connections == 0  # the token never went to the other host
+    assert isinstance(exc, SmartSenderError), repr(exc)
+    assert_clean(exc)
