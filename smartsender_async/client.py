@@ -241,6 +241,7 @@ class SmartSender:
             rate_limit = RateLimit()
 
         self._base_url = base_url.rstrip("/")
+        self._host = httpx.URL(self._base_url).host
         self._max_response_bytes = max_response_bytes
         # Kept only to cut it out of exception text (see errors.scrub); never shown.
         self._secrets = (token,)
@@ -543,7 +544,13 @@ class SmartSender:
         """
         url = self._urls.get(path)
         if url is None:
+            if not isinstance(path, str) or not path.startswith("/"):
+                # "chats" would read as /v1chats, and "@host/x" after a base_url without a
+                # path would send the token to that host.
+                raise ValueError(f"path must start with '/', got {path!r}")
             url = httpx.URL(self._base_url + path)
+            if url.host != self._host:
+                raise ValueError(f"path must stay on {self._host}, got {path!r}")
             if len(self._urls) < _URL_CACHE_SIZE:
                 self._urls[path] = url
         if not params:

@@ -1454,3 +1454,13 @@ async def test_a_redirect_is_not_followed_and_typed() -> None:
         assert elsewhere.connections == 0  # the token never went to the other host
     assert isinstance(exc, SmartSenderError), repr(exc)
     assert_clean(exc)
+
+
+@pytest.mark.parametrize("path", ["@127.0.0.2:9/steal", "chats", ".evil.example/x", ""])
+async def test_a_path_cannot_leave_the_base_url(path: str) -> None:
+    with raw_server(http_response("200 OK", b"{}")) as server:
+        base = f"http://127.0.0.1:{server.port}"  # a base_url without a path
+        async with SmartSender(token=TOKEN, base_url=base, retry=NO_RETRY) as client:
+            with pytest.raises(ValueError, match="path"):
+                await client.request("GET", path)
+        assert server.connections == 0
