@@ -830,7 +830,17 @@ LOOP_SCRIPT = textwrap.dedent(
     async def use():
         await asyncio.gather(*(client.chats.list() for _ in range(4)))
 
-    asyncio.run(use())
+    async def use_trio():
+        import trio
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):
+                nursery.start_soon(client.chats.list)
+
+    if len(sys.argv) > 3 and sys.argv[3] == "trio":
+        import trio
+        trio.run(use_trio)
+    else:
+        asyncio.run(use())
     during = sockets()
     asyncio.run(client.aclose())
     gc.collect()
@@ -842,11 +852,25 @@ LOOP_SCRIPT = textwrap.dedent(
 )
 
 
-def test_aclose_in_a_second_asyncio_run_closes_sockets_no_warnings() -> None:
+@pytest.mark.parametrize("first", ["asyncio", "trio"])
+def test_aclose_in_a_second_asyncio_run_closes_sockets_no_warnings(first: str) -> None:
+    if first == "trio":
+        pytest.importorskip("trio")
     emulator = Emulator(seed=1, chats=5, rate_limit=None)
     with emulator.serve() as url:
         proc = subprocess.run(
-            [sys.executable, "-W", "error", "-X", "dev", "-c", LOOP_SCRIPT, url, emulator.token],
+            [
+                sys.executable,
+                "-W",
+                "error",
+                "-X",
+                "dev",
+                "-c",
+                LOOP_SCRIPT,
+                url,
+                emulator.token,
+                first,
+            ],
             capture_output=True,
             env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "error"},
             timeout=60,
