@@ -1488,3 +1488,54 @@ async def test_a_path_cannot_leave_the_base_url(path: str) -> None:
             with pytest.raises(ValueError, match="path"):
                 await client.request("GET", path)
         assert server.connections == 0
+
+
+SUBCLASS_THREAD_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, json
+    import attrs
+    from smartsender_async import Chat, Page, converter
+
+    @attrs.frozen
+    class Mine(Chat):
+        score: int = attrs.field(default=0, converter=int, validator=attrs.validators.ge(0))
+
+    raw = json.loads(sys.argv[1])
+    for item in raw["collection"]:
+        item["score"] = "3"
+    barrier = threading.Barrier(8)
+    failures = []
+    def run(i):
+        try:
+            barrier.wait()
+            page = converter.structure(raw, Page[Mine]) if i % 2 else None
+            chat = converter.structure(raw["collection"][0], Mine)
+            assert type(chat) is Mine and chat.score == 3, chat
+            if page is not None:
+                assert all(type(c) is Mine and c.score == 3 for c in page), page
+        except BaseException as exc:
+            failures.append(repr(exc))
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+    print(failures); sys.exit(1 if failures else 0)
+    """
+)
+
+
+async def test_eight_threads_first_decode_of_a_user_subclass_cold() -> None:
+    emulator = Emulator(seed=3, chats=5, rate_limit=None)
+    async with emulator.http_client() as http:
+        raw = (await http.get("/chats", params={"page": 1, "limitation": 20})).text
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-c", SUBCLASS_THREAD_SCRIPT, raw],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(8)
+    ]
+    outs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    bad = [o for p, o in zip(procs, outs, strict=True) if p.returncode != 0]
+    assert not bad, bad[0][-3000:]
