@@ -209,24 +209,37 @@ async def test_5xx_then_200_has_two_attempt_children(otel: Otel) -> None:
 # --------------------------------------------------------------------------- 423 lock
 
 
-async def test_423_seen_by_two_concurrent_calls(otel: Otel) -> None:
+@pytest.mark.parametrize("limiter", ["none", "gate"])
+async def test_423_seen_by_two_concurrent_calls(otel: Otel, limiter: str) -> None:
     # Quota 1 per 1 s, lock of 1 s: the client's own limiter allows more, so the server locks.
+    from smartsender_async import RateLimit
+
     emulator = Emulator(seed=1, chats=3, rate_limit=(1, 1.0))
-    async with emulator.client(rate_limit=None, retry=FAST) as client:
+    rate = None if limiter == "none" else RateLimit(100, 1.0, burst=100)
+    async with emulator.client(rate_limit=rate, retry=FAST) as client:
         otel.instrument(client)
         await client.chats.list()  # uses the quota
         await asyncio.gather(client.chats.list(), client.chats.list())
-    assert emulator.stats.locked >= 2
-    calls = otel.calls()
+    assert emulator.stats.locked >= 1
+    calls = sorted(otel.calls(), key=lambda s: s.start_time or 0)
     assert len(calls) == 3
-    locked_calls = [c for c in calls if c.attributes["smartsender.retries"] >= 1]
-    assert len(locked_calls) == 2
-    for call in locked_calls:
-        assert call.attributes["smartsender.lock.wait_s"] > 0
+    concurrent = calls[1:]
+    saw_423 = 0
+    for call in concurrent:
+        # Each waited behind the lock (at the gate, or sleeping out its own 423), and that
+        # wait is the lock's, not the rate limiter's.
+        assert call.attributes["smartsender.lock.wait_s"] > 0.5, dict(call.attributes)
+        assert (
+            call.attributes["smartsender.lock.wait_s"]
+            > call.attributes["smartsender.ratelimit.wait_s"]
+        ), dict(call.attributes)
         assert call.attributes["http.response.status_code"] == 200
         attempts = sorted(otel.children(call), key=lambda s: s.start_time or 0)
         statuses = [a.attributes["http.response.status_code"] for a in attempts]
-        assert statuses[0] == 423 and statuses[-1] == 200, statuses
+        assert statuses[-1] == 200, statuses
+        assert call.attributes["smartsender.retries"] == len(attempts) - 1
+        saw_423 += 423 in statuses
+    assert saw_423 >= 1
     metrics = otel.metrics()
     for name in (
         "smartsender.client.request.duration",
@@ -238,6 +251,7 @@ async def test_423_seen_by_two_concurrent_calls(otel: Otel) -> None:
         assert name in metrics, (name, sorted(metrics))
     reasons = {p.attributes.get("smartsender.retry.reason") for p in metrics["smartsender.retries"]}
     assert "423" in reasons
+    assert sum(p.sum for p in metrics["smartsender.lock.wait"]) > 1.0
 
 
 async def test_423_beyond_max_wait_raises_and_lock_gauge_on(otel: Otel) -> None:

@@ -32,8 +32,9 @@ What is recorded (names follow the HTTP client semantic conventions where they a
   ``smartsender.retries``, ``smartsender.ratelimit.wait_s`` (seconds the limiter held the
   call for a slot, plus delays a 429 asked for) and ``smartsender.lock.wait_s`` (seconds
   spent behind a 423 lock: at the limiter's lock gate, or sleeping out a 423 without a
-  limiter).  The lock/slot split needs a limiter with ``acquire_split``; with one that has
-  only ``acquire``, every limiter wait counts as ``ratelimit``.  A span event
+  limiter).  A limiter with ``acquire_split`` says which part of a wait was the lock; with
+  one that has only ``acquire``, the part of a wait that a 423 lock seen by this process
+  still had to run when the wait began counts as lock, the rest as ``ratelimit``.  A span event
   ``smartsender.retry`` marks each retry;
 * under it, one ``CLIENT`` span per HTTP attempt, ``GET /chats/{chatId}``, with the same
   HTTP attributes, ``http.request.resend_count`` from the second attempt on, and the
@@ -519,8 +520,13 @@ class _SplitLimiter:
         if self._split is not None:
             lock_s, slot_s = await self._split(key, max_wait=max_wait)
             lock, slot = float(lock_s), float(slot_s)
-        else:  # a limiter that cannot tell: all of it counts as rate-limit wait
-            lock, slot = 0.0, await self._limiter.acquire(key, max_wait=max_wait)
+        else:
+            # A limiter that cannot tell: the part of the wait that a 423 lock this
+            # process saw still had to run when the wait began is lock, the rest slot.
+            lock_left = self._call.instrumented.token.lock_remaining()
+            total = float(await self._limiter.acquire(key, max_wait=max_wait))
+            lock = min(total, lock_left)
+            slot = total - lock
         self._call.waited(lock, slot)
         return lock + slot
 
@@ -657,6 +663,11 @@ class _TokenState:
         until = self.clock() + max(seconds, 0.0)
         with self._mutex:
             self._locked_until = max(self._locked_until, until)
+
+    def lock_remaining(self) -> float:
+        """Seconds left on the latest 423 lock seen (0 when none is in force)."""
+        with self._mutex:
+            return max(0.0, self._locked_until - self.clock())
 
     def lock_active(self) -> bool:
         with self._mutex:
