@@ -66,10 +66,19 @@ UTC = timezone.utc
 _MISSING: Any = object()
 
 
+#: How much of a decode problem (and of the field path) a message keeps.
+_MAX_PROBLEM_CHARS = 300
+
+
 class DecodeError(ValueError):
     """Data did not fit the model; ``path`` names the offending field."""
 
     def __init__(self, path: str, problem: str) -> None:
+        # The problem quotes the server's value, which may be megabytes: keep it short.
+        if len(problem) > _MAX_PROBLEM_CHARS:
+            problem = problem[: _MAX_PROBLEM_CHARS - 3] + "..."
+        if len(path) > _MAX_PROBLEM_CHARS:
+            path = path[: _MAX_PROBLEM_CHARS - 3] + "..."
         super().__init__(f"{path or '<root>'}: {problem}")
         self.path = path
         self.problem = problem

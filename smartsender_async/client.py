@@ -216,7 +216,10 @@ class SmartSender:
                 f"no API token: pass SmartSender(token=...) or set the {TOKEN_ENV} "
                 "environment variable (the project's Integrations tab shows the token)"
             )
-        if not isinstance(token, str) or not token.strip():
+        if not isinstance(token, str):
+            # The type only: a bytes token is still a secret.
+            raise TypeError(f"token must be a str, got {type(token).__name__}")
+        if not token.strip():
             raise ConfigurationError("token must be a non-empty string")
         _check_token(token)
         if (
@@ -230,7 +233,13 @@ class SmartSender:
         if base_url is None or base_url == DEFAULT_BASE_URL:
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+            # Not repeated unless it looks like a URL: it may be the token, swapped.
+            shown = (
+                repr(base_url)
+                if isinstance(base_url, str) and "://" in base_url
+                else f"a {type(base_url).__name__} that is not a URL"
+            )
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {shown}")
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass either http_client or transport, not both")
         if retry is _DEFAULT:
@@ -241,6 +250,7 @@ class SmartSender:
             rate_limit = RateLimit()
 
         self._base_url = base_url.rstrip("/")
+        self._host = httpx.URL(self._base_url).host
         self._max_response_bytes = max_response_bytes
         # Kept only to cut it out of exception text (see errors.scrub); never shown.
         self._secrets = (token,)
@@ -574,7 +584,13 @@ class SmartSender:
         """
         url = self._urls.get(path)
         if url is None:
+            if not isinstance(path, str) or not path.startswith("/"):
+                # "chats" would read as /v1chats, and "@host/x" after a base_url without a
+                # path would send the token to that host.
+                raise ValueError(f"path must start with '/', got {path!r}")
             url = httpx.URL(self._base_url + path)
+            if url.host != self._host:
+                raise ValueError(f"path must stay on {self._host}, got {path!r}")
             if len(self._urls) < _URL_CACHE_SIZE:
                 self._urls[path] = url
         if not params:

@@ -44,6 +44,10 @@ __all__ = [
 #: How much of a raw body an exception keeps: enough to diagnose, never megabytes.
 MAX_BODY_CHARS = 2000
 
+#: How much of the server's ``error.message`` an exception's message keeps (``body`` has
+#: all of it).
+MAX_MESSAGE_CHARS = 500
+
 #: A server-sent delay larger than this is treated as nonsense, not as an instruction.
 MAX_SANE_RETRY_AFTER = 24 * 3600.0
 
@@ -77,8 +81,30 @@ class SmartSenderError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # BaseException pickles as cls(*args), which keyword-only constructors refuse:
-        # rebuild without calling __init__, then restore every attribute.
-        return (_rebuild, (type(self), self.args), dict(self.__dict__))
+        # rebuild without calling __init__, then restore every attribute.  Decoded data
+        # nested deeper than pickle can recurse (a hostile body) is left out: raw_body
+        # still shows it.
+        state = {name: None if _too_deep(value) else value for name, value in self.__dict__.items()}
+        return (_rebuild, (type(self), self.args), state)
+
+
+#: Decoded JSON nested deeper than this is not kept on an exception (real bodies nest a
+#: few levels; pickle, repr and copy recurse once per level).
+MAX_BODY_DEPTH = 64
+
+
+def _too_deep(value: Any, limit: int = MAX_BODY_DEPTH) -> bool:
+    """Whether ``value`` (dicts and lists) nests more than ``limit`` levels; iterative."""
+    if not isinstance(value, (dict, list, tuple)):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list, tuple)))
+    return False
 
 
 def _rebuild(cls: type[SmartSenderError], args: tuple[Any, ...]) -> SmartSenderError:
@@ -348,6 +374,45 @@ def _scrub_text(value: Any, secrets: tuple[str, ...]) -> Any:
 _MIN_SECRET = 6
 
 
+def _scrub_data(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+    """``value`` (decoded JSON: dicts, lists, strings) with each secret cut out of every
+    string; the same object when nothing changed."""
+    if isinstance(value, str):
+        return _scrub_text(value, secrets)
+    if depth > 200:  # JSON this deep was refused by the decoder; never recurse without end
+        return value
+    if isinstance(value, dict):
+        items = [
+            (_scrub_data(k, secrets, depth + 1), _scrub_data(v, secrets, depth + 1), k, v)
+            for k, v in value.items()
+        ]
+        if all(nk is k and nv is v for nk, nv, k, v in items):
+            return value
+        return {nk: nv for nk, nv, _, _ in items}
+    if isinstance(value, (list, tuple)):
+        new = [_scrub_data(v, secrets, depth + 1) for v in value]
+        if all(n is o for n, o in zip(new, value, strict=True)):
+            return value
+        return type(value)(new)
+    return value
+
+
+def _scrub_response(response: httpx.Response, secrets: tuple[str, ...]) -> None:
+    """Cut the secrets out of a response a server may have echoed them into (its body, as
+    kept in ``content``, and its header values), in place."""
+    content = getattr(response, "_content", None)
+    if isinstance(content, bytes):
+        cleaned = content
+        for secret in secrets:
+            cleaned = cleaned.replace(secret.encode("utf-8", "replace"), REDACTED.encode())
+        if cleaned != content:
+            response._content = cleaned
+    if any(secret in value for _, value in response.headers.items() for secret in secrets):
+        response.headers = httpx.Headers(
+            [(name, _scrub_text(value, secrets)) for name, value in response.headers.items()]
+        )
+
+
 def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     """Make ``exc`` and every exception chained under it safe to log, in place.
 
@@ -355,9 +420,11 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     attribute holding an :class:`httpx.Request` (httpx keeps one on ``.request``) is
     replaced by a copy whose ``Authorization`` header reads ``[redacted]``, every
     :class:`httpx.Response` is pointed at such a copy, and each of ``secrets`` (the token)
-    is cut out of its message.  Returns ``exc``.
+    is cut out of its message, of its string and decoded-JSON attributes (``raw_body``,
+    ``body``) and of a response's body and headers, where a server may have echoed it.
+    Returns ``exc``.
 
-    A secret shorter than ``_MIN_SECRET`` characters is not cut out of messages: it would
+    A secret shorter than ``_MIN_SECRET`` characters is not cut out of text: it would
     mangle ordinary words ("connec[redacted]ion" for the token ``"t"``), and a token that
     short protects nothing.  Headers are redacted whatever the token's length.
     """
@@ -374,8 +441,12 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
                 setattr(current, name, _redacted_request(value))
             elif isinstance(value, httpx.Response):
                 redact_response(value)
-            elif secrets and isinstance(value, str):
-                cleaned = _scrub_text(value, secrets)
+                if secrets:
+                    _scrub_response(value, secrets)
+            elif secrets and isinstance(value, (str, dict, list, tuple)):
+                # str: messages, raw_body; dict/list: the decoded body, which a server
+                # may have echoed the token into ("invalid token ...").
+                cleaned = _scrub_data(value, secrets)
                 if cleaned is not value:
                     setattr(current, name, cleaned)
         if secrets and any(isinstance(arg, str) for arg in current.args):
@@ -412,6 +483,8 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
         body = json.loads(content) if content else None
     except (ValueError, RecursionError):  # not JSON, or a nesting bomb
         body = None
+    if _too_deep(body):  # parsed, but too deep to pickle, copy or repr: as if not JSON
+        body = None
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
@@ -429,6 +502,8 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
             message = body["message"]
     if message is None:
         message = response.reason_phrase or f"HTTP {status}"
+    elif len(message) > MAX_MESSAGE_CHARS:  # a server's novel: str(), logs, args stay small
+        message = message[: MAX_MESSAGE_CHARS - 3] + "..."
     kwargs: dict[str, Any] = {
         "status_code": status,
         "response": redact_response(response),
@@ -454,7 +529,7 @@ class WriteRejectedError(ResponseDecodeError):
     answers than ``{"state": true}`` raise.
     """
 
-    def __init__(self, message: str, *, body: Any, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, body: Any = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.body = body
 

@@ -25,14 +25,16 @@ collected without ``uninstrument()`` releases what it registered (its token's ga
 What is recorded (names follow the HTTP client semantic conventions where they apply):
 
 * one ``CLIENT`` span per SDK call, ``smartsender <operation>`` (``smartsender chats.get``;
-  ``smartsender request`` when the caller named no operation), with
+  a call that names no operation is named from :data:`KNOWN_OPERATIONS` by its method and
+  path, else ``smartsender request``), with
   ``http.request.method``, ``url.template`` (``/chats/{chatId}``), ``server.address``,
   ``server.port``, ``http.response.status_code``, ``error.type``, ``smartsender.operation``,
   ``smartsender.retries``, ``smartsender.ratelimit.wait_s`` (seconds the limiter held the
   call for a slot, plus delays a 429 asked for) and ``smartsender.lock.wait_s`` (seconds
   spent behind a 423 lock: at the limiter's lock gate, or sleeping out a 423 without a
-  limiter).  The lock/slot split needs a limiter with ``acquire_split``; with one that has
-  only ``acquire``, every limiter wait counts as ``ratelimit``.  A span event
+  limiter).  A limiter with ``acquire_split`` says which part of a wait was the lock; with
+  one that has only ``acquire``, the part of a wait that a 423 lock seen by this process
+  still had to run when the wait began counts as lock, the rest as ``ratelimit``.  A span event
   ``smartsender.retry`` marks each retry;
 * under it, one ``CLIENT`` span per HTTP attempt, ``GET /chats/{chatId}``, with the same
   HTTP attributes, ``http.request.resend_count`` from the second attempt on, and the
@@ -100,7 +102,13 @@ from smartsender_async.retry import _NEVER_SENT, AttemptResult, send_with_retry
 if TYPE_CHECKING:
     from smartsender_async.client import SmartSender
 
-__all__ = ["FINGERPRINT_ATTRIBUTE", "Instrumentation", "derive_template", "instrument"]
+__all__ = [
+    "FINGERPRINT_ATTRIBUTE",
+    "KNOWN_OPERATIONS",
+    "Instrumentation",
+    "derive_template",
+    "instrument",
+]
 
 _SCOPE = "smartsender_async"
 #: The attribute that names a token in the per-token gauges (never the token itself).
@@ -273,11 +281,18 @@ class _Instrumented:
         template: str | None,
     ) -> AttemptResult:
         if template is None:
-            template = self.templates.get(path)
-            if template is None:
-                template = derive_template(path)
+            derived = self.templates.get(path)
+            if derived is None:
+                derived = derive_template(path)
                 if len(self.templates) < _TEMPLATE_CACHE_SIZE:
-                    self.templates[path] = template
+                    self.templates[path] = derived
+            known = KNOWN_OPERATIONS.get((method, derived))
+            if known is not None:
+                template = known[1]
+                if operation is None:
+                    operation = known[0]
+            else:
+                template = derived
         common: dict[str, Any] = {
             "http.request.method": method,
             "url.template": template,
@@ -505,8 +520,13 @@ class _SplitLimiter:
         if self._split is not None:
             lock_s, slot_s = await self._split(key, max_wait=max_wait)
             lock, slot = float(lock_s), float(slot_s)
-        else:  # a limiter that cannot tell: all of it counts as rate-limit wait
-            lock, slot = 0.0, await self._limiter.acquire(key, max_wait=max_wait)
+        else:
+            # A limiter that cannot tell: the part of the wait that a 423 lock this
+            # process saw still had to run when the wait began is lock, the rest slot.
+            lock_left = self._call.instrumented.token.lock_remaining()
+            total = float(await self._limiter.acquire(key, max_wait=max_wait))
+            lock = min(total, lock_left)
+            slot = total - lock
         self._call.waited(lock, slot)
         return lock + slot
 
@@ -551,6 +571,38 @@ def _text(response: httpx.Response) -> str | None:
         return response.text
     except httpx.ResponseNotRead:
         return None
+
+
+#: The API's operations by method and derived template (ids as ``{id}``): their SDK name and
+#: their reference template.  A call that names neither (a resource method that does not
+#: pass them yet, or ``client.request("GET", "/chats/5")``) is named from here, so spans
+#: read ``smartsender chats.get`` with ``url.template`` ``/chats/{chatId}`` either way.
+KNOWN_OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/chats"): ("chats.list", "/chats"),
+    ("GET", "/chats/{id}"): ("chats.get", "/chats/{chatId}"),
+    ("PUT", "/chats/{id}/read"): ("chats.read", "/chats/{chatId}/read"),
+    ("PUT", "/chats/{id}/close"): ("chats.close", "/chats/{chatId}/close"),
+    ("POST", "/chats/{id}/forward/{id}"): (
+        "chats.assign",
+        "/chats/{chatId}/forward/{operatorId}",
+    ),
+    ("GET", "/chats/{id}/messages"): ("chats.messages", "/chats/{chatId}/messages"),
+    ("GET", "/contacts"): ("contacts.list", "/contacts"),
+    ("GET", "/contacts/search"): ("contacts.search", "/contacts/search"),
+    ("GET", "/contacts/{id}"): ("contacts.get", "/contacts/{contactId}"),
+    ("PUT", "/contacts/{id}"): ("contacts.update", "/contacts/{contactId}"),
+    ("GET", "/contacts/{id}/chat"): ("contacts.chat", "/contacts/{contactId}/chat"),
+    ("GET", "/contacts/{id}/info"): ("contacts.info", "/contacts/{contactId}/info"),
+    ("GET", "/contacts/{id}/gates"): ("contacts.gates", "/contacts/{contactId}/gates"),
+    ("GET", "/contacts/{id}/messages"): ("contacts.messages", "/contacts/{contactId}/messages"),
+    ("POST", "/contacts/{id}/send"): ("contacts.send", "/contacts/{contactId}/send"),
+    ("POST", "/contacts/{id}/fire"): ("contacts.fire", "/contacts/{contactId}/fire"),
+    ("GET", "/operators"): ("operators.list", "/operators"),
+    ("PUT", "/operators/{id}/involve"): ("operators.involve", "/operators/{operatorId}/involve"),
+    ("PUT", "/gates/{id}/messages"): ("gates.edit_message", "/gates/{gateId}/messages"),
+    ("DELETE", "/gates/{id}/messages"): ("gates.delete_messages", "/gates/{gateId}/messages"),
+    ("GET", "/me"): ("me", "/me"),
+}
 
 
 def derive_template(path: str) -> str:
@@ -611,6 +663,11 @@ class _TokenState:
         until = self.clock() + max(seconds, 0.0)
         with self._mutex:
             self._locked_until = max(self._locked_until, until)
+
+    def lock_remaining(self) -> float:
+        """Seconds left on the latest 423 lock seen (0 when none is in force)."""
+        with self._mutex:
+            return max(0.0, self._locked_until - self.clock())
 
     def lock_active(self) -> bool:
         with self._mutex:
