@@ -12,20 +12,21 @@ from typing import Any
 
 import httpx
 
+from smartsender_async._backend import Backend
 from smartsender_async._pool import install as install_pool
 
 __all__ = ["make_client", "pooled_transport"]
 
 
-@functools.lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
+@functools.lru_cache(maxsize=2)
+def _ssl_context(backend: Backend | None = None) -> ssl.SSLContext:
     """One verifying SSL context for every client this package builds.
 
     httpx builds a context per client (certifi's bundle loaded each time: ~17 ms and ~0.9 MB),
     which one ``SmartSender`` per token, the way to serve many tokens, would pay per token.
     Built on first use, so ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are read once.
     """
-    return httpx.create_ssl_context()
+    return (backend.http if backend is not None else httpx).create_ssl_context()  # type: ignore[no-any-return]
 
 
 def make_client(
@@ -33,6 +34,7 @@ def make_client(
     headers: dict[str, str],
     timeout: float | httpx.Timeout | None,
     transport: httpx.AsyncBaseTransport | None,
+    backend: Backend | None = None,
 ) -> httpx.AsyncClient:
     """The :class:`httpx.AsyncClient` a :class:`SmartSender` owns.
 
@@ -41,14 +43,17 @@ def make_client(
     are honoured as usual; pass your own ``http_client`` for anything else.  Clients share
     one SSL context, and pool connections with :class:`~smartsender_async._pool.ConnectionPool`.
     """
-    client = httpx.AsyncClient(
+    http = backend.http if backend is not None else httpx  # httpx or httpx2 (see _backend)
+    if http is not httpx and isinstance(timeout, httpx.Timeout):
+        timeout = http.Timeout(**timeout.as_dict())  # DEFAULT_TIMEOUT is httpx's
+    client: httpx.AsyncClient = http.AsyncClient(
         headers=headers,
         timeout=timeout,
         transport=transport,
         follow_redirects=False,
-        verify=_ssl_context(),
+        verify=_ssl_context(backend if http is not httpx else None),
     )
-    if transport is None:
+    if transport is None and http is httpx:
         # httpx's own transport, minus httpcore's pool bookkeeping (see _pool). A proxy
         # from the environment is a separate mounted transport and keeps its pool.
         install_pool(client._transport)
