@@ -45,7 +45,10 @@ __all__ = [
     "BackendName",
     "backend_of_client",
     "backend_of_transport",
+    "convert_timeout",
+    "default_backend",
     "get_backend",
+    "installed",
     "module_of",
     "resolve",
 ]
@@ -122,6 +125,14 @@ def get_backend(name: str) -> Backend:
         raise BackendMismatchError(f"http must be 'httpx' or 'httpx2', got {name!r}")
     _CACHE[name] = backend
     return backend
+
+
+def installed() -> list[Backend]:
+    """httpx, and httpx2 when it is installed (distinct from httpx)."""
+    found = [get_backend("httpx")]
+    if _httpx2_module is not None and _httpx2_module is not httpx:
+        found.append(get_backend("httpx2"))
+    return found
 
 
 def _name_of(obj: object, base: str) -> BackendName | None:
@@ -210,6 +221,20 @@ def default_backend() -> Backend:
         return get_backend(name)
     except BackendMismatchError as exc:
         raise BackendMismatchError(f"${HTTP_ENV}: {exc}") from None
+
+
+def convert_timeout(backend: Backend, timeout: Any) -> Any:
+    """``timeout`` as ``backend``'s ``Timeout`` when it is the other library's (a float,
+    ``None`` or the backend's own pass through): ``DEFAULT_TIMEOUT`` is an httpx one."""
+    if isinstance(timeout, (int, float)) or timeout is None:
+        return timeout
+    own = backend.http.Timeout
+    if isinstance(timeout, own):
+        return timeout
+    for module in _MODULES:
+        if isinstance(timeout, module.Timeout):
+            return own(**timeout.as_dict())
+    return timeout
 
 
 def module_of(obj: object) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from smartsender_async._backend import Backend
+from smartsender_async._backend import Backend, convert_timeout
 from smartsender_async._pool import install as install_pool
 
 __all__ = ["make_client", "pooled_transport"]
@@ -44,8 +44,8 @@ def make_client(
     one SSL context, and pool connections with :class:`~smartsender_async._pool.ConnectionPool`.
     """
     http = backend.http if backend is not None else httpx  # httpx or httpx2 (see _backend)
-    if http is not httpx and isinstance(timeout, httpx.Timeout):
-        timeout = http.Timeout(**timeout.as_dict())  # DEFAULT_TIMEOUT is httpx's
+    if backend is not None:
+        timeout = convert_timeout(backend, timeout)  # DEFAULT_TIMEOUT is httpx's
     client: httpx.AsyncClient = http.AsyncClient(
         headers=headers,
         timeout=timeout,

@@ -370,3 +370,49 @@ async def test_cancelled_calls_leave_the_httpx2_client_usable() -> None:
                     tg.cancel_scope.cancel()
             emulator.faults.latency = 0.0
             assert len((await c.chats.list()).items) == 5
+
+
+# --------------------------------------------------------------------------- in-process emulator
+
+
+async def test_emulator_in_process_transport_on_httpx2() -> None:
+    """The emulator's in-process transport, httpx2 flavour: typed, with read timeouts."""
+    emulator = Emulator(chats=6, rate_limit=None, token=TOKEN)
+    transport = emulator.transport(http="httpx2")
+    assert isinstance(transport, httpx2.AsyncBaseTransport)
+    async with emulator.client(http="httpx2") as c:
+        assert c.http_backend == "httpx2"
+        assert len([chat async for chat in c.chats.stream(concurrency=3)]) == 6
+    async with SmartSender(
+        TOKEN, base_url=emulator.base_url, transport=transport, rate_limit=None
+    ) as c:
+        assert c.http_backend == "httpx2"  # from the transport
+    emulator.faults.slow_rate = 1.0
+    async with emulator.http_client(http="httpx2", timeout=httpx.Timeout(5.0, read=0.01)) as raw:
+        assert isinstance(raw, httpx2.AsyncClient)
+        with pytest.raises(httpx2.ReadTimeout):
+            await raw.get("/chats")
+    async with emulator.client(
+        http="httpx2", retry=None, timeout=httpx2.Timeout(5.0, read=0.01)
+    ) as c:
+        with pytest.raises(APITimeoutError) as info:
+            await c.chats.list()
+    assert isinstance(info.value.__cause__, httpx2.ReadTimeout)
+    assert TOKEN not in _all_text(info.value)
+
+
+async def test_httpx_transport_answers_httpx_requests_whatever_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``SMARTSENDER_HTTP=httpx2`` changes defaults only: an explicit httpx client on the
+    emulator's transport still gets httpx responses."""
+    monkeypatch.setenv("SMARTSENDER_HTTP", "httpx2")
+    emulator = Emulator(chats=2, rate_limit=None)
+    async with httpx.AsyncClient(
+        transport=emulator.transport(http="httpx"), base_url=emulator.base_url
+    ) as raw:
+        response = await raw.get("/chats", headers={"Authorization": f"Bearer {emulator.token}"})
+    assert isinstance(response, httpx.Response) and response.status_code == 200
+    async with emulator.client() as c:
+        assert c.http_backend == "httpx2"
+        assert len((await c.chats.list()).items) == 2
