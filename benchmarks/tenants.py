@@ -19,6 +19,11 @@ Three ways to hold the connections are measured, one after the other:
   socket, and a count of every connection per idle one) each time a request starts or a
   response closes, so its cost per request grows with the pool.
 
+Each of the first two is measured on httpx and on httpx2 (when installed), in the same
+run: on httpx2 "one pool per token" is ``SmartSender(token, http="httpx2")`` and "one
+shared pool" is one ``httpx2.AsyncClient`` with the same limits, both on httpcore2's own
+pool (the SDK's pool is httpcore-only; docs/explanation/pool.md has the decision).
+
 Figures: tenants that kept their rate (answered ≥ 95 % of what the default limiter admits
 in the window: ``burst + window / T``) with no 423, and client-process CPU per request
 against a single raw httpx caller's CPU per request over the same loopback, measured
@@ -36,8 +41,9 @@ import httpx
 import psutil  # type: ignore[import-untyped,unused-ignore]
 
 from benchmarks._harness import Row
-from benchmarks._server import CountingTransport, emulator_process
+from benchmarks._server import CountingTransport, counting_transport, emulator_process
 from smartsender_async import RateLimit, SmartSender, pooled_transport
+from smartsender_async._backend import get_backend, installed
 from smartsender_async._convert import loads, structure
 from smartsender_async.models import Chat, Page
 from smartsender_async.ratelimit import InMemoryRateLimiter
@@ -45,7 +51,7 @@ from smartsender_async.ratelimit import InMemoryRateLimiter
 KEPT = 0.95
 
 
-async def _raw_cpu(url: str, number: int) -> float:
+async def _raw_cpu(url: str, number: int, http: str = "httpx") -> float:
     async def get(i: int) -> httpx.Response:
         # A fresh token every 100 requests keeps the raw caller under its quota.
         headers = {"Authorization": f"Bearer raw-{i // 100}"}
@@ -53,7 +59,7 @@ async def _raw_cpu(url: str, number: int) -> float:
         response.raise_for_status()
         return response
 
-    async with httpx.AsyncClient(base_url=url) as raw:
+    async with get_backend(http).http.AsyncClient(base_url=url) as raw:
         for i in range(10):
             await get(1_000_000 + i)
         start = time.process_time()
@@ -71,7 +77,7 @@ class _Result:
 
 
 async def _tenants(
-    url: str, server: psutil.Process, tenants: int, window: float, *, setup: str
+    url: str, server: psutil.Process, tenants: int, window: float, *, setup: str, http: str
 ) -> _Result:
     """``setup``: ``own`` (a client per token, as ``SmartSender(token)`` builds it),
     ``shared`` (one client on :func:`pooled_transport`) or ``httpcore`` (one client on
@@ -79,17 +85,26 @@ async def _tenants(
     limiter = InMemoryRateLimiter(RateLimit())
     counts = [0] * tenants
     transports: list[CountingTransport] = []
-    limits = httpx.Limits(max_connections=tenants + 16, max_keepalive_connections=tenants + 16)
-    stock = httpx.AsyncHTTPTransport(limits=limits)
-    pooled = CountingTransport(stock if setup == "httpcore" else pooled_transport(limits=limits))
-    shared = httpx.AsyncClient(transport=pooled, timeout=30.0)
+    lib = get_backend(http).http
+    limits = lib.Limits(max_connections=tenants + 16, max_keepalive_connections=tenants + 16)
+    stock = lib.AsyncHTTPTransport(limits=limits)
+    if http == "httpx2":  # httpcore2's own pool (the SDK's pool is httpcore-only)
+        pooled = counting_transport(stock)
+    else:
+        pooled = counting_transport(
+            stock if setup == "httpcore" else pooled_transport(limits=limits)
+        )
+    shared = lib.AsyncClient(transport=pooled, timeout=30.0)
 
     def client(i: int) -> SmartSender:
         token = f"tenant-{i:03d}"
         if setup != "own":
             return SmartSender(token, base_url=url, http_client=shared, rate_limit=limiter)
         # What SmartSender(token) builds, wrapped to count statuses.
-        transport = CountingTransport(pooled_transport())
+        if http == "httpx2":
+            transport = counting_transport(lib.AsyncHTTPTransport(verify=_ssl(http)))
+        else:
+            transport = counting_transport(pooled_transport())
         transports.append(transport)
         return SmartSender(token, base_url=url, transport=transport, rate_limit=limiter)
 
@@ -118,6 +133,12 @@ async def _tenants(
         for status, n in counting.statuses.items():
             statuses[status] = statuses.get(status, 0) + n
     return _Result(counts, statuses, cpu, server_cpu)
+
+
+@functools.lru_cache(maxsize=2)
+def _ssl(http: str) -> object:
+    """One SSL context per library, as the SDK's own clients share one."""
+    return get_backend(http).http.create_ssl_context()
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -165,19 +186,44 @@ def _rows(label: str, result: _Result, raw: float, window: float, goal: bool) ->
 
 def run(quick: bool = False) -> list[Row]:
     tenants, window = (20, 10.0) if quick else (200, 30.0)
+    names = [backend.name for backend in installed()]
+    setups = [("own", "httpx"), ("shared", "httpx"), ("httpcore", "httpx")]
+    setups += [(setup, name) for name in names if name != "httpx" for setup in ("own", "shared")]
     results = {}
-    raw = 0.0
-    for setup in ("own", "shared", "httpcore"):
+    raw: dict[str, float] = {}
+    for setup, http in setups:
         # A fresh emulator each time: one run's tokens must not carry quota state over.
         with emulator_process("--any-token", "--chats", "2000") as (url, proc):
             server = psutil.Process(proc.pid)
             if setup == "own":
-                raw = anyio.run(_raw_cpu, url, 50 if quick else 200)
-            walk = functools.partial(_tenants, url, server, tenants, window, setup=setup)
-            results[setup] = anyio.run(walk)
+                raw[http] = anyio.run(_raw_cpu, url, 50 if quick else 200, http)
+            walk = functools.partial(_tenants, url, server, tenants, window, setup=setup, http=http)
+            results[setup, http] = anyio.run(walk)
     pool = tenants + 16
-    return [
-        *_rows("one pool per token", results["own"], raw, window, goal=True),
-        *_rows(f"one shared pool of {pool}", results["shared"], raw, window, goal=True),
-        *_rows(f"one shared httpcore pool of {pool}", results["httpcore"], raw, window, goal=False),
-    ]
+    rows = [
+        *_rows("one pool per token [httpx]", results["own", "httpx"], raw["httpx"], window, True),
+        *_rows(f"one shared pool of {pool} [httpx]", results["shared", "httpx"], raw["httpx"],
+               window, True),
+        *_rows(f"one shared httpcore pool of {pool} [httpx]", results["httpcore", "httpx"],
+               raw["httpx"], window, False),
+    ]  # fmt: skip
+    for http in names:
+        if http == "httpx":
+            continue
+        rows += _rows(f"one pool per token [{http}, httpcore2 pool]", results["own", http],
+                      raw[http], window, True)  # fmt: skip
+        rows += _rows(f"one shared pool of {pool} [{http}, httpcore2 pool]",
+                      results["shared", http], raw[http], window, True)  # fmt: skip
+        for setup, label in (("own", "one pool per token"), ("shared", "one shared pool")):
+            ours, base = results[setup, http], results[setup, "httpx"]
+            rows.append(
+                Row(
+                    f"Multi-tenant, {label}: client CPU per request, {http} (httpcore2's "
+                    "pool) vs httpx (SDK pool)",
+                    ours.cpu / max(sum(ours.counts), 1) * 1e6,
+                    base.cpu / max(sum(base.counts), 1) * 1e6,
+                    "µs CPU",
+                    note="pool decision row (docs/explanation/pool.md); within 5 % = 1.05",
+                )
+            )
+    return rows
