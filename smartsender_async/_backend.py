@@ -50,6 +50,7 @@ __all__ = [
     "get_backend",
     "installed",
     "module_of",
+    "pool_module",
     "resolve",
 ]
 
@@ -235,6 +236,43 @@ def convert_timeout(backend: Backend, timeout: Any) -> Any:
         if isinstance(timeout, module.Timeout):
             return own(**timeout.as_dict())
     return timeout
+
+
+_POOLS: dict[str, Any] = {}
+
+
+def pool_module(backend: Backend) -> Any:
+    """The SDK's connection pool (:mod:`smartsender_async._pool`) for ``backend``.
+
+    One implementation serves both libraries.  ``_pool`` names httpcore through its
+    module global ``httpcore`` only, looked up when its code runs; for httpx2 the same
+    source file is loaded a second time as ``smartsender_async._pool_httpcore2`` with that
+    global bound to ``httpcore2``, whose ``AsyncHTTPConnection``, ``Response`` and
+    exceptions have the same API.  ``install()`` then checks for httpcore2's stock pool,
+    and falls back to it (installs nothing) when it does not look as expected.
+    """
+    module = _POOLS.get(backend.name)
+    if module is not None:
+        return module
+    from smartsender_async import _pool
+
+    if backend.core is getattr(_pool, "httpcore"):  # noqa: B009 - httpx (or httpx2 aliased)
+        module = _pool
+    else:
+        import importlib.util
+        import sys
+
+        name = f"smartsender_async._pool_{backend.core.__name__}"
+        spec = importlib.util.spec_from_file_location(name, _pool.__file__)
+        if spec is None or spec.loader is None:  # pragma: no cover - a zipped install
+            raise ImportError(f"cannot load {_pool.__file__} for {backend.name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        # The one seam: every httpcore.X in the pool's code now means httpcore2.X.
+        setattr(module, "httpcore", backend.core)  # noqa: B010
+    _POOLS[backend.name] = module
+    return module
 
 
 def module_of(obj: object) -> Any:

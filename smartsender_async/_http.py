@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from smartsender_async._backend import Backend, convert_timeout
+from smartsender_async._backend import Backend, convert_timeout, get_backend, pool_module
 from smartsender_async._pool import install as install_pool
 
 __all__ = ["make_client", "pooled_transport"]
@@ -53,14 +53,14 @@ def make_client(
         follow_redirects=False,
         verify=_ssl_context(backend if http is not httpx else None),
     )
-    if transport is None and http is httpx:
+    if transport is None:
         # httpx's own transport, minus httpcore's pool bookkeeping (see _pool). A proxy
         # from the environment is a separate mounted transport and keeps its pool.
-        install_pool(client._transport)
+        (install_pool if backend is None else pool_module(backend).install)(client._transport)
     return client
 
 
-def pooled_transport(**options: Any) -> httpx.AsyncHTTPTransport:
+def pooled_transport(*, http: str = "httpx", **options: Any) -> httpx.AsyncHTTPTransport:
     """An :class:`httpx.AsyncHTTPTransport` on the SDK's connection pool.
 
     The client a :class:`SmartSender` builds already uses it.  Use this when you build the
@@ -74,9 +74,12 @@ def pooled_transport(**options: Any) -> httpx.AsyncHTTPTransport:
     ``retries``, ...); ``verify`` defaults to the SSL context the SDK's clients share.
     httpcore's pool costs time in proportion to the connections it holds on every request;
     this one does constant work per request.  Through a proxy, or with HTTP/2 on, the
-    transport keeps httpcore's pool.
+    transport keeps httpcore's pool.  ``http="httpx2"`` gives an
+    ``httpx2.AsyncHTTPTransport`` on the same pool (over httpcore2), for an
+    ``httpx2.AsyncClient``.
     """
-    options.setdefault("verify", _ssl_context())
-    transport = httpx.AsyncHTTPTransport(**options)
-    install_pool(transport)
+    backend = get_backend(http)
+    options.setdefault("verify", _ssl_context(None if backend.http is httpx else backend))
+    transport: httpx.AsyncHTTPTransport = backend.http.AsyncHTTPTransport(**options)
+    pool_module(backend).install(transport)
     return transport

@@ -66,8 +66,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "covered on httpx2 by tests/test_httpx2.py and the emulator-based tests"
     )
     pool_skip = pytest.mark.skip(
-        reason=f"checks _pool.py under the SDK-built client; on {http_backend()} that "
-        "client keeps httpcore2's own pool (docs/explanation/pool.md)"
+        reason=f"checks for httpx's _pool.ConnectionPool class; on {http_backend()} the same "
+        "pool runs over httpcore2 (_pool_httpcore2), covered by tests/test_httpx2.py"
     )
     for item in items:
         if getattr(item, "originalname", item.name) in SDK_POOL_TESTS:

@@ -416,3 +416,160 @@ async def test_httpx_transport_answers_httpx_requests_whatever_the_default(
     async with emulator.client() as c:
         assert c.http_backend == "httpx2"
         assert len((await c.chats.list()).items) == 2
+
+
+def test_after_alias_httpx_both_names_are_one_library(tmp_path: Any) -> None:
+    """``httpx2.alias_httpx()`` before the SDK is imported: ``import httpx`` is httpx2, and
+    the SDK runs on it with the same typed, redacted errors (a fresh interpreter, since
+    this one imported httpx already)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import asyncio, httpx2
+httpx2.alias_httpx()
+import httpx
+assert httpx is httpx2
+from smartsender_async import SmartSender, RetryPolicy
+from smartsender_async.errors import APIConnectionError, APITimeoutError
+from smartsender_async.testing import Emulator, Faults
+
+async def main():
+    emulator = Emulator(chats=3, rate_limit=None, token={TOKEN!r})
+    async with emulator.client() as c:
+        assert c.http_backend in ("httpx", "httpx2"), c.http_backend
+        assert len((await c.chats.list()).items) == 3
+    emulator.faults.slow_rate = 1.0
+    async with emulator.client(retry=None, timeout=httpx2.Timeout(5.0, read=0.01)) as c:
+        try:
+            await c.chats.list()
+        except APITimeoutError as exc:
+            assert {TOKEN!r} not in repr(exc.__cause__.request.headers)
+            print("ok")
+
+asyncio.run(main())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+# --------------------------------------------------------------------------- the pool on httpcore2
+
+
+def _pool_of(client: Any) -> Any:
+    return client._transport._pool
+
+
+async def test_the_sdk_pool_runs_over_httpcore2_and_reuses_connections() -> None:
+    """The client ``http="httpx2"`` builds sits on the SDK's pool (over httpcore2): a
+    stream at concurrency 4 opens at most 4 connections, and keeps them."""
+    emulator = Emulator(chats=200, rate_limit=None, token=TOKEN)
+    with emulator.serve() as url:
+        async with SmartSender(TOKEN, base_url=url, http="httpx2", rate_limit=None) as c:
+            pool = _pool_of(c._http)
+            assert type(pool).__module__ == "smartsender_async._pool_httpcore2"
+            assert type(pool).__name__ == "ConnectionPool"
+            ids = [chat.id async for chat in c.chats.stream(concurrency=4)]
+            assert len(set(ids)) == 200
+            assert 1 <= len(pool.connections) <= 4
+            assert all(conn.is_idle() for conn in pool.connections)
+            opened = len(pool.connections)
+            await c.chats.list()
+            assert len(pool.connections) == opened  # reused, none opened
+    assert emulator.stats.requests == 11
+
+
+async def test_pooled_transport_for_httpx2_keeps_its_limit_and_times_out_typed() -> None:
+    """``pooled_transport(http="httpx2", limits=...)``: 8 calls at once on 2 connections
+    all get answers, never more than 2 sockets; a pool wait past the pool timeout is an
+    ``APITimeoutError`` from ``httpx2.PoolTimeout``."""
+    import anyio
+
+    from smartsender_async import pooled_transport
+
+    emulator = Emulator(chats=5, rate_limit=None, token=TOKEN, faults=Faults(latency=0.02))
+    peak = 0
+    with emulator.serve() as url:
+        transport = pooled_transport(http="httpx2", limits=httpx2.Limits(max_connections=2))
+        assert isinstance(transport, httpx2.AsyncHTTPTransport)
+        async with httpx2.AsyncClient(transport=transport) as http:
+            c = SmartSender(TOKEN, base_url=url, http_client=http, rate_limit=None)
+            pool = _pool_of(http)
+
+            async def call() -> None:
+                nonlocal peak
+                await c.chats.list()
+                peak = max(peak, len(pool.connections))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(8):
+                    tg.start_soon(call)
+            assert emulator.stats.requests == 8
+            assert peak <= 2 and len(pool.connections) <= 2
+
+            emulator.faults.latency = 0.0
+            emulator.faults.slow_rate = 1.0
+            emulator.faults.slow_seconds = 0.4
+            strict = SmartSender(
+                TOKEN,
+                base_url=url,
+                http_client=httpx2.AsyncClient(
+                    transport=pooled_transport(
+                        http="httpx2", limits=httpx2.Limits(max_connections=1)
+                    ),
+                    timeout=httpx2.Timeout(5.0, pool=0.05),
+                ),
+                rate_limit=None,
+                retry=None,
+            )
+            errors: list[BaseException] = []
+
+            async def waiting() -> None:
+                try:
+                    await strict.chats.list()
+                except APITimeoutError as exc:
+                    errors.append(exc)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(waiting)
+                tg.start_soon(waiting)
+            await strict._http.aclose()
+    assert len(errors) == 1
+    assert isinstance(errors[0].__cause__, httpx2.PoolTimeout)
+    assert TOKEN not in _all_text(errors[0])
+
+
+async def test_cancellation_storm_on_the_httpcore2_pool_leaks_no_slot() -> None:
+    """Calls cancelled while waiting for, or holding, one of 2 connections: afterwards the
+    pool still serves 2 calls at once, and holds no more than 2 connections."""
+    import anyio
+
+    emulator = Emulator(chats=3, rate_limit=None, token=TOKEN, faults=Faults(latency=0.05))
+    sent = [anyio.Event()]
+
+    async def on_request(_request: Any) -> None:
+        sent[0].set()
+
+    from smartsender_async import pooled_transport
+
+    with emulator.serve() as url:
+        transport = pooled_transport(http="httpx2", limits=httpx2.Limits(max_connections=2))
+        hooks = {"request": [on_request]}
+        async with httpx2.AsyncClient(transport=transport, event_hooks=hooks) as http:
+            c = SmartSender(TOKEN, base_url=url, http_client=http, rate_limit=None)
+            for _ in range(4):
+                sent[0] = anyio.Event()
+                async with anyio.create_task_group() as tg:
+                    for _ in range(10):
+                        tg.start_soon(c.chats.list)
+                    await sent[0].wait()
+                    tg.cancel_scope.cancel()
+            emulator.faults.latency = 0.0
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(c.chats.list)
+                tg.start_soon(c.chats.list)
+            assert len(_pool_of(http).connections) <= 2
+            assert len((await c.chats.list()).items) == 3
