@@ -15,8 +15,7 @@ process; the figure is client-process CPU (``time.process_time``) per request.
 Both HTTP backends, in the same run: every row is measured on httpx and on httpx2 (when
 installed), each SDK against the raw client of its own library, all candidates timed in
 the same interleaved rounds.  A last row per figure compares the SDK on httpx2 with the
-SDK on httpx (on httpx2 the client keeps httpcore2's own pool; see
-docs/explanation/pool.md).
+SDK on httpx (both on the SDK's pool; see docs/explanation/pool.md).
 """
 
 from __future__ import annotations
@@ -204,7 +203,7 @@ async def _loopback(url: str, quick: bool) -> list[Row]:
         Row(f"{figure} [{backend.name}]", us[backend.name]["sdk_limited"],
             us[backend.name]["raw"], "µs CPU", "<=", GOAL,
             note=f"client process only; in-memory limiter; raw = raw {backend.name}"
-            + ("; SDK pool (_pool.py)" if backend.name == "httpx" else "; httpcore2's pool"))
+            + "; SDK pool (_pool.py)")
         for backend in found
     ]  # fmt: skip
     return rows + _versus(figure, us, "µs CPU", "client process only; pool decision row")
