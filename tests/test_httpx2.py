@@ -573,3 +573,15 @@ async def test_cancellation_storm_on_the_httpcore2_pool_leaks_no_slot() -> None:
                 tg.start_soon(c.chats.list)
             assert len(_pool_of(http).connections) <= 2
             assert len((await c.chats.list()).items) == 3
+
+
+async def test_emulator_client_with_an_httpx2_client_on_its_transport() -> None:
+    """``emulator.client(http_client=...)``: an httpx2 client built on the emulator's
+    httpx2 transport is used as given (no second transport is forced on it)."""
+    emulator = Emulator(chats=4, rate_limit=None, token=TOKEN)
+    http = httpx2.AsyncClient(transport=emulator.transport(http="httpx2"))
+    async with http, emulator.client(http_client=http) as c:
+        assert c.http_backend == "httpx2"
+        assert len((await c.chats.list()).items) == 4
+    with pytest.raises(BackendMismatchError):
+        emulator.client(http_client=httpx2.AsyncClient(transport=emulator.transport(http="httpx")))

@@ -436,7 +436,8 @@ class Emulator:
             kwargs.setdefault("rate_limit", None)
         kwargs.setdefault("token", self.token)
         kwargs.setdefault("base_url", self.base_url)
-        kwargs.setdefault("transport", self.transport(kwargs.get("http")))
+        if kwargs.get("http_client") is None:  # else that client's own transport
+            kwargs.setdefault("transport", self.transport(kwargs.get("http")))
         return SmartSender(**kwargs)
 
     @contextlib.contextmanager
