@@ -17,7 +17,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["CountingTransport", "chat_stream", "emulator_process", "emulator_server"]
+__all__ = [
+    "CountingTransport",
+    "chat_stream",
+    "counting_transport",
+    "emulator_process",
+    "emulator_server",
+]
 
 
 @contextlib.contextmanager
@@ -76,6 +82,24 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def counting_transport(inner: Any) -> CountingTransport:
+    """A :class:`CountingTransport` around ``inner``, of ``inner``'s library (httpx or
+    httpx2), so that a client of that library accepts it."""
+    from smartsender_async._backend import backend_of_transport, get_backend
+
+    name = backend_of_transport(inner)
+    if name in (None, "httpx"):
+        return CountingTransport(inner)
+    base = get_backend(name).http.AsyncBaseTransport
+    cls = _COUNTING.get(name)
+    if cls is None:
+        cls = _COUNTING[name] = type("CountingTransport2", (CountingTransport, base), {})
+    return cls(inner)  # type: ignore[no-any-return]
+
+
+_COUNTING: dict[str, Any] = {}
 
 
 class TimedTransport(CountingTransport):

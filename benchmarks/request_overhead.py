@@ -11,6 +11,11 @@ real request).
 
 Over loopback: the same two callers against the emulator under uvicorn in another
 process; the figure is client-process CPU (``time.process_time``) per request.
+
+Both HTTP backends, in the same run: every row is measured on httpx and on httpx2 (when
+installed), each SDK against the raw client of its own library, all candidates timed in
+the same interleaved rounds.  A last row per figure compares the SDK on httpx2 with the
+SDK on httpx (both on the SDK's pool; see docs/explanation/pool.md).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from benchmarks._harness import Row
 from benchmarks._payloads import chats_page, page_bytes
 from benchmarks._server import emulator_server
 from smartsender_async import RateLimit, SmartSender
+from smartsender_async._backend import Backend, installed
 from smartsender_async._convert import structure
 from smartsender_async.models import Chat, Page
 
@@ -47,12 +53,30 @@ UNBOUNDED = RateLimit(requests=1_000_000_000, period=1.0, burst=1_000_000_000, m
 class FixedTransport(httpx.AsyncBaseTransport):
     """Answers every request with the same prebuilt body."""
 
+    http: Any = httpx
+
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.headers = [(b"content-type", b"application/json")]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers=self.headers, content=self.body)
+        return self.http.Response(200, headers=self.headers, content=self.body)  # type: ignore[no-any-return]
+
+
+def fixed_transport(backend: Backend, body: bytes) -> Any:
+    """A :class:`FixedTransport` of ``backend``'s library."""
+    if backend.name == "httpx":
+        return FixedTransport(body)
+    cls = type(
+        "FixedTransport2",
+        (backend.http.AsyncBaseTransport,),
+        {
+            "http": backend.http,
+            "__init__": FixedTransport.__init__,
+            "handle_async_request": FixedTransport.handle_async_request,
+        },
+    )
+    return cls(body)
 
 
 def sdk_parser() -> Callable[[bytes], Any]:
@@ -88,10 +112,13 @@ async def compare_async(
     return best
 
 
-def _callers(base_url: str, transport: httpx.AsyncBaseTransport | None) -> tuple[Any, ...]:
-    sdk = SmartSender(TOKEN, base_url=base_url, transport=transport, rate_limit=None)
-    sdk_limited = SmartSender(TOKEN, base_url=base_url, transport=transport, rate_limit=UNBOUNDED)
-    raw = httpx.AsyncClient(base_url=base_url, headers=HEADERS, transport=transport)
+def _callers(base_url: str, transport: Any, backend: Backend) -> tuple[Any, ...]:
+    http = backend.name
+    sdk = SmartSender(TOKEN, base_url=base_url, transport=transport, rate_limit=None, http=http)
+    sdk_limited = SmartSender(
+        TOKEN, base_url=base_url, transport=transport, rate_limit=UNBOUNDED, http=http
+    )
+    raw = backend.http.AsyncClient(base_url=base_url, headers=HEADERS, transport=transport)
     parse = sdk_parser()
     model = Page[Chat]
 
@@ -102,48 +129,84 @@ def _callers(base_url: str, transport: httpx.AsyncBaseTransport | None) -> tuple
     return sdk, sdk_limited, raw, raw_list
 
 
-async def _in_process(quick: bool) -> list[Row]:
-    transport = FixedTransport(page_bytes(chats_page()))
-    sdk, sdk_limited, raw, raw_list = _callers("https://api.invalid/v1", transport)
-    async with sdk, sdk_limited, raw:
-        best = await compare_async(
-            {
-                "sdk": lambda: sdk.chats.list(),
-                "sdk_limited": lambda: sdk_limited.chats.list(),
-                "raw": raw_list,
-            },
-            rounds=3 if quick else 12,
-            number=100 if quick else 400,
-        )
-    us = {k: v * 1e6 for k, v in best.items()}
-    note = "in-process transport, fixed 20-chat page"
+async def _measure(
+    url: str | None, quick: bool, *, rounds: int, number: int, clock: Any
+) -> tuple[dict[str, dict[str, float]], list[Backend]]:
+    """Best µs per call of sdk / sdk_limited / raw for every backend, all interleaved."""
+    found = installed()
+    callers = {}
+    for backend in found:
+        transport = None if url is not None else fixed_transport(backend, BODY[0])
+        callers[backend.name] = _callers(url or "https://api.invalid/v1", transport, backend)
+    candidates: dict[str, Callable[[], Awaitable[Any]]] = {}
+    for name, (sdk, sdk_limited, _raw, raw_list) in callers.items():
+        candidates[f"{name}:sdk"] = sdk.chats.list
+        candidates[f"{name}:sdk_limited"] = sdk_limited.chats.list
+        candidates[f"{name}:raw"] = raw_list
+    try:
+        best = await compare_async(candidates, rounds=rounds, number=number, clock=clock)
+    finally:
+        for sdk, sdk_limited, raw, _ in callers.values():
+            await sdk.aclose()
+            await sdk_limited.aclose()
+            await raw.aclose()
+    us: dict[str, dict[str, float]] = {b.name: {} for b in found}
+    for key, value in best.items():
+        name, what = key.split(":")
+        us[name][what] = value * 1e6
+    return us, found
+
+
+BODY: list[bytes] = []
+
+
+def _versus(figure: str, us: dict[str, dict[str, float]], unit: str, note: str) -> list[Row]:
+    if "httpx2" not in us:
+        return []
     return [
-        Row("Request overhead: chats.list() vs raw httpx + parse + decode", us["sdk_limited"],
-            us["raw"], "µs", "<=", GOAL, note=note + "; default retry, in-memory limiter"),
-        Row("Request overhead: chats.list() vs raw httpx + parse + decode", us["sdk"],
-            us["raw"], "µs", "<=", GOAL, note=note + "; default retry, rate_limit=None"),
+        Row(f"{figure} [httpx2 SDK vs httpx SDK]", us["httpx2"]["sdk_limited"],
+            us["httpx"]["sdk_limited"], unit, note=note),
     ]  # fmt: skip
+
+
+async def _in_process(quick: bool) -> list[Row]:
+    if not BODY:
+        BODY.append(page_bytes(chats_page()))
+    us, found = await _measure(
+        None,
+        quick,
+        rounds=3 if quick else 12,
+        number=100 if quick else 400,
+        clock=time.perf_counter,
+    )
+    note = "in-process transport, fixed 20-chat page"
+    figure = "Request overhead: chats.list() vs raw httpx + parse + decode"
+    rows = []
+    for backend in found:
+        b = us[backend.name]
+        tag = f" [{backend.name}]"
+        rows += [
+            Row(figure + tag, b["sdk_limited"], b["raw"], "µs", "<=", GOAL,
+                note=note + f"; default retry, in-memory limiter; raw = raw {backend.name}"),
+            Row(figure + tag, b["sdk"], b["raw"], "µs", "<=", GOAL,
+                note=note + f"; default retry, rate_limit=None; raw = raw {backend.name}"),
+        ]  # fmt: skip
+    return rows + _versus(figure, us, "µs", note + "; in-memory limiter, both")
 
 
 async def _loopback(url: str, quick: bool) -> list[Row]:
-    sdk, sdk_limited, raw, raw_list = _callers(url, None)
-    async with sdk, sdk_limited, raw:
-        best = await compare_async(
-            {
-                "sdk": lambda: sdk.chats.list(),
-                "sdk_limited": lambda: sdk_limited.chats.list(),
-                "raw": raw_list,
-            },
-            rounds=3 if quick else 8,
-            number=50 if quick else 200,
-            clock=time.process_time,
-        )
-    us = {k: v * 1e6 for k, v in best.items()}
-    return [
-        Row("Request CPU over loopback (uvicorn emulator): chats.list() vs raw httpx",
-            us["sdk_limited"], us["raw"], "µs CPU", "<=", GOAL,
-            note="client process only; in-memory limiter"),
+    us, found = await _measure(
+        url, quick, rounds=3 if quick else 8, number=50 if quick else 200, clock=time.process_time
+    )
+    figure = "Request CPU over loopback (uvicorn emulator): chats.list() vs raw httpx"
+    rows = [
+        Row(f"{figure} [{backend.name}]", us[backend.name]["sdk_limited"],
+            us[backend.name]["raw"], "µs CPU", "<=", GOAL,
+            note=f"client process only; in-memory limiter; raw = raw {backend.name}"
+            + "; SDK pool (_pool.py)")
+        for backend in found
     ]  # fmt: skip
+    return rows + _versus(figure, us, "µs CPU", "client process only; pool decision row")
 
 
 def run(quick: bool = False) -> list[Row]:

@@ -11,6 +11,10 @@ and decode), timed in interleaved rounds: on a machine where client and server s
 cores, every window also pays ``c`` times the per-request CPU, which no scheduler can hide,
 so that row is what the SDK itself adds.
 
+Both backends, in the same run: the latency-bound rows are measured on httpx and on httpx2
+(when installed), ``SmartSender(..., http=name)`` against the raw client of the same
+library, one after the other on the same server.
+
 Quota-bound: the emulator enforces Smart Sender's quota (180 requests per 60 s per token)
 and the client uses its default limiter (``RateLimit()``).  A stream at concurrency 4 runs
 for one quota period; the figure is requests answered in that period ÷ the quota, and the
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from typing import Any
 
 import anyio
 import httpx
@@ -31,6 +36,7 @@ import httpx
 from benchmarks._harness import Row
 from benchmarks._server import TimedTransport, chat_stream, emulator_server
 from smartsender_async import SmartSender
+from smartsender_async._backend import get_backend, installed
 from smartsender_async._convert import loads, structure
 from smartsender_async.models import Chat, Page
 
@@ -40,7 +46,7 @@ LATENCY_GOAL = 1.10
 QUOTA_GOAL = 0.95
 
 
-async def _raw_walk(raw: httpx.AsyncClient, c: int, rescans: int) -> int:
+async def _raw_walk(raw: Any, c: int, rescans: int) -> int:
     """The stream's round trips by hand: page 1, windows of ``c``, and page 1 again per
     head rescan the stream made."""
 
@@ -58,12 +64,15 @@ async def _raw_walk(raw: httpx.AsyncClient, c: int, rescans: int) -> int:
     return items
 
 
-async def _latency(url: str, concurrencies: tuple[int, ...], rounds: int) -> list[Row]:
+async def _latency(
+    url: str, concurrencies: tuple[int, ...], rounds: int, http: str = "httpx"
+) -> list[Row]:
     rows = []
     headers = {"Authorization": "Bearer bench-raw"}
+    tag = f" [{http}]"
     async with (
-        SmartSender("bench-latency", base_url=url, rate_limit=None) as client,
-        httpx.AsyncClient(base_url=url, headers=headers) as raw,
+        SmartSender("bench-latency", base_url=url, rate_limit=None, http=http) as client,
+        get_backend(http).http.AsyncClient(base_url=url, headers=headers) as raw,
     ):
         await client.chats.list()  # connect, warm up
         await raw.get("/chats")
@@ -92,7 +101,7 @@ async def _latency(url: str, concurrencies: tuple[int, ...], rounds: int) -> lis
             )
             rows.append(
                 Row(
-                    f"Latency-bound stream, 50 pages, concurrency {c}",
+                    f"Latency-bound stream, 50 pages, concurrency {c}{tag}",
                     best * 1000,
                     ideal * 1000,
                     "ms",
@@ -100,7 +109,7 @@ async def _latency(url: str, concurrencies: tuple[int, ...], rounds: int) -> lis
                     LATENCY_GOAL,
                     note=(
                         f"vs {formula} (page 1, then windows of c), L = 50 ms; "
-                        f"raw httpx {best_raw / ideal:.2f}×; client CPU "
+                        f"raw {http} {best_raw / ideal:.2f}×; client CPU "
                         f"{cpu / PAGES * 1000:.2f} ms/page"
                     ),
                     extra={"client_cpu_s": cpu, "round_trips": trips, "raw_s": best_raw},
@@ -108,7 +117,8 @@ async def _latency(url: str, concurrencies: tuple[int, ...], rounds: int) -> lis
             )
             rows.append(
                 Row(
-                    f"Latency-bound stream, concurrency {c}, vs raw httpx in the same round trips",
+                    f"Latency-bound stream, concurrency {c}, vs raw {http} in the same round "
+                    f"trips{tag}",
                     best * 1000,
                     best_raw * 1000,
                     "ms",
@@ -151,7 +161,10 @@ def run(quick: bool = False) -> list[Row]:
     rows: list[Row] = []
     args = ("--any-token", "--quota", "off", "--chats", str(PAGES * 20))
     with emulator_server(*args, "--latency-ms", str(LATENCY * 1000)) as url:
-        rows += anyio.run(_latency, url, (4, 16) if quick else (1, 4, 8, 16), 1 if quick else 3)
+        for backend in installed():
+            rows += anyio.run(
+                _latency, url, (4, 16) if quick else (1, 4, 8, 16), 1 if quick else 3, backend.name
+            )
     with emulator_server("--any-token", "--quota", "180/60", "--chats", "100000") as url:
         rows.append(anyio.run(_quota, url, 10.0 if quick else 60.0))
     return rows

@@ -19,6 +19,12 @@ Three ways to hold the connections are measured, one after the other:
   socket, and a count of every connection per idle one) each time a request starts or a
   response closes, so its cost per request grows with the pool.
 
+All three are measured on httpx and on httpx2 (when installed), in the same run: on
+httpx2 "one pool per token" is what ``SmartSender(token, http="httpx2")`` builds, "one
+shared pool" one ``httpx2.AsyncClient`` on ``pooled_transport(http="httpx2")`` (the SDK's
+pool over httpcore2), and the record row httpx2's stock transport (httpcore2's pool).  The
+last rows compare httpcore2's own pool with the SDK's, for docs/explanation/pool.md.
+
 Figures: tenants that kept their rate (answered ≥ 95 % of what the default limiter admits
 in the window: ``burst + window / T``) with no 423, and client-process CPU per request
 against a single raw httpx caller's CPU per request over the same loopback, measured
@@ -36,8 +42,9 @@ import httpx
 import psutil  # type: ignore[import-untyped,unused-ignore]
 
 from benchmarks._harness import Row
-from benchmarks._server import CountingTransport, emulator_process
+from benchmarks._server import CountingTransport, counting_transport, emulator_process
 from smartsender_async import RateLimit, SmartSender, pooled_transport
+from smartsender_async._backend import get_backend, installed
 from smartsender_async._convert import loads, structure
 from smartsender_async.models import Chat, Page
 from smartsender_async.ratelimit import InMemoryRateLimiter
@@ -45,7 +52,7 @@ from smartsender_async.ratelimit import InMemoryRateLimiter
 KEPT = 0.95
 
 
-async def _raw_cpu(url: str, number: int) -> float:
+async def _raw_cpu(url: str, number: int, http: str = "httpx") -> float:
     async def get(i: int) -> httpx.Response:
         # A fresh token every 100 requests keeps the raw caller under its quota.
         headers = {"Authorization": f"Bearer raw-{i // 100}"}
@@ -53,7 +60,7 @@ async def _raw_cpu(url: str, number: int) -> float:
         response.raise_for_status()
         return response
 
-    async with httpx.AsyncClient(base_url=url) as raw:
+    async with get_backend(http).http.AsyncClient(base_url=url) as raw:
         for i in range(10):
             await get(1_000_000 + i)
         start = time.process_time()
@@ -71,7 +78,7 @@ class _Result:
 
 
 async def _tenants(
-    url: str, server: psutil.Process, tenants: int, window: float, *, setup: str
+    url: str, server: psutil.Process, tenants: int, window: float, *, setup: str, http: str
 ) -> _Result:
     """``setup``: ``own`` (a client per token, as ``SmartSender(token)`` builds it),
     ``shared`` (one client on :func:`pooled_transport`) or ``httpcore`` (one client on
@@ -79,17 +86,19 @@ async def _tenants(
     limiter = InMemoryRateLimiter(RateLimit())
     counts = [0] * tenants
     transports: list[CountingTransport] = []
-    limits = httpx.Limits(max_connections=tenants + 16, max_keepalive_connections=tenants + 16)
-    stock = httpx.AsyncHTTPTransport(limits=limits)
-    pooled = CountingTransport(stock if setup == "httpcore" else pooled_transport(limits=limits))
-    shared = httpx.AsyncClient(transport=pooled, timeout=30.0)
+    lib = get_backend(http).http
+    limits = lib.Limits(max_connections=tenants + 16, max_keepalive_connections=tenants + 16)
+    stock = lib.AsyncHTTPTransport(limits=limits)
+    inner = stock if setup == "httpcore" else pooled_transport(http=http, limits=limits)
+    pooled = counting_transport(inner)
+    shared = lib.AsyncClient(transport=pooled, timeout=30.0)
 
     def client(i: int) -> SmartSender:
         token = f"tenant-{i:03d}"
         if setup != "own":
             return SmartSender(token, base_url=url, http_client=shared, rate_limit=limiter)
         # What SmartSender(token) builds, wrapped to count statuses.
-        transport = CountingTransport(pooled_transport())
+        transport = counting_transport(pooled_transport(http=http))
         transports.append(transport)
         return SmartSender(token, base_url=url, transport=transport, rate_limit=limiter)
 
@@ -165,19 +174,51 @@ def _rows(label: str, result: _Result, raw: float, window: float, goal: bool) ->
 
 def run(quick: bool = False) -> list[Row]:
     tenants, window = (20, 10.0) if quick else (200, 30.0)
+    names = [backend.name for backend in installed()]
+    setups = [(setup, name) for name in names for setup in ("own", "shared", "httpcore")]
     results = {}
-    raw = 0.0
-    for setup in ("own", "shared", "httpcore"):
+    raw: dict[str, float] = {}
+    for setup, http in setups:
         # A fresh emulator each time: one run's tokens must not carry quota state over.
         with emulator_process("--any-token", "--chats", "2000") as (url, proc):
             server = psutil.Process(proc.pid)
             if setup == "own":
-                raw = anyio.run(_raw_cpu, url, 50 if quick else 200)
-            walk = functools.partial(_tenants, url, server, tenants, window, setup=setup)
-            results[setup] = anyio.run(walk)
+                raw[http] = anyio.run(_raw_cpu, url, 50 if quick else 200, http)
+            walk = functools.partial(_tenants, url, server, tenants, window, setup=setup, http=http)
+            results[setup, http] = anyio.run(walk)
     pool = tenants + 16
-    return [
-        *_rows("one pool per token", results["own"], raw, window, goal=True),
-        *_rows(f"one shared pool of {pool}", results["shared"], raw, window, goal=True),
-        *_rows(f"one shared httpcore pool of {pool}", results["httpcore"], raw, window, goal=False),
-    ]
+    rows = []
+    for http in names:
+        stock = "httpcore" if http == "httpx" else "httpcore2"
+        rows += [
+            *_rows(f"one pool per token [{http}]", results["own", http], raw[http], window, True),
+            *_rows(f"one shared pool of {pool} [{http}]", results["shared", http], raw[http],
+                   window, True),
+            *_rows(f"one shared {stock} pool of {pool} [{http}]", results["httpcore", http],
+                   raw[http], window, False),
+        ]  # fmt: skip
+    for http in names:
+        stock = "httpcore" if http == "httpx" else "httpcore2"
+        ours, base = results["httpcore", http], results["shared", http]
+        rows.append(
+            Row(
+                f"Multi-tenant, one shared pool of {pool} [{http}]: client CPU per request, "
+                f"{stock}'s own pool vs the SDK's pool",
+                ours.cpu / max(sum(ours.counts), 1) * 1e6,
+                base.cpu / max(sum(base.counts), 1) * 1e6,
+                "µs CPU",
+                note="pool decision row (docs/explanation/pool.md): within 5 % is ≤ 1.05",
+            )
+        )
+    if "httpx2" in names:
+        ours, base = results["shared", "httpx2"], results["shared", "httpx"]
+        rows.append(
+            Row(
+                f"Multi-tenant, one shared pool of {pool}: client CPU per request, "
+                "httpx2 vs httpx (both on the SDK's pool)",
+                ours.cpu / max(sum(ours.counts), 1) * 1e6,
+                base.cpu / max(sum(base.counts), 1) * 1e6,
+                "µs CPU",
+            )
+        )
+    return rows

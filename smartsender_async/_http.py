@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from smartsender_async._backend import Backend, convert_timeout, get_backend, pool_module
 from smartsender_async._pool import install as install_pool
 from smartsender_async.errors import ResponseDecodeError, ResponseTooLargeError, truncate_body
 
@@ -51,15 +52,15 @@ _brotli: Any = _find_brotli()
 ACCEPT_ENCODING = "gzip, deflate" + (", br" if _brotli is not None else "")
 
 
-@functools.lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
+@functools.lru_cache(maxsize=2)
+def _ssl_context(backend: Backend | None = None) -> ssl.SSLContext:
     """One verifying SSL context for every client this package builds.
 
     httpx builds a context per client (certifi's bundle loaded each time: ~17 ms and ~0.9 MB),
     which one ``SmartSender`` per token, the way to serve many tokens, would pay per token.
     Built on first use, so ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are read once.
     """
-    return httpx.create_ssl_context()
+    return (backend.http if backend is not None else httpx).create_ssl_context()  # type: ignore[no-any-return]
 
 
 def make_client(
@@ -67,6 +68,7 @@ def make_client(
     headers: dict[str, str],
     timeout: float | httpx.Timeout | None,
     transport: httpx.AsyncBaseTransport | None,
+    backend: Backend | None = None,
 ) -> httpx.AsyncClient:
     """The :class:`httpx.AsyncClient` a :class:`SmartSender` owns.
 
@@ -75,21 +77,24 @@ def make_client(
     are honoured as usual; pass your own ``http_client`` for anything else.  Clients share
     one SSL context, and pool connections with :class:`~smartsender_async._pool.ConnectionPool`.
     """
-    client = httpx.AsyncClient(
+    http = backend.http if backend is not None else httpx  # httpx or httpx2 (see _backend)
+    if backend is not None:
+        timeout = convert_timeout(backend, timeout)  # DEFAULT_TIMEOUT is httpx's
+    client: httpx.AsyncClient = http.AsyncClient(
         headers=headers,
         timeout=timeout,
         transport=transport,
         follow_redirects=False,
-        verify=_ssl_context(),
+        verify=_ssl_context(backend if http is not httpx else None),
     )
     if transport is None:
         # httpx's own transport, minus httpcore's pool bookkeeping (see _pool). A proxy
         # from the environment is a separate mounted transport and keeps its pool.
-        install_pool(client._transport)
+        (install_pool if backend is None else pool_module(backend).install)(client._transport)
     return client
 
 
-def pooled_transport(**options: Any) -> httpx.AsyncHTTPTransport:
+def pooled_transport(*, http: str = "httpx", **options: Any) -> httpx.AsyncHTTPTransport:
     """An :class:`httpx.AsyncHTTPTransport` on the SDK's connection pool.
 
     The client a :class:`SmartSender` builds already uses it.  Use this when you build the
@@ -103,11 +108,14 @@ def pooled_transport(**options: Any) -> httpx.AsyncHTTPTransport:
     ``retries``, ...); ``verify`` defaults to the SSL context the SDK's clients share.
     httpcore's pool costs time in proportion to the connections it holds on every request;
     this one does constant work per request.  Through a proxy, or with HTTP/2 on, the
-    transport keeps httpcore's pool.
+    transport keeps httpcore's pool.  ``http="httpx2"`` gives an
+    ``httpx2.AsyncHTTPTransport`` on the same pool (over httpcore2), for an
+    ``httpx2.AsyncClient``.
     """
-    options.setdefault("verify", _ssl_context())
-    transport = httpx.AsyncHTTPTransport(**options)
-    install_pool(transport)
+    backend = get_backend(http)
+    options.setdefault("verify", _ssl_context(None if backend.http is httpx else backend))
+    transport: httpx.AsyncHTTPTransport = backend.http.AsyncHTTPTransport(**options)
+    pool_module(backend).install(transport)
     return transport
 
 

@@ -9,12 +9,12 @@ import unicodedata
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 from urllib.parse import urlencode
 
 import httpx
 
-from smartsender_async import _http
+from smartsender_async import _backend, _http
 from smartsender_async._convert import DecodeError, loads, structure
 from smartsender_async._version import __version__
 from smartsender_async.errors import (
@@ -44,11 +44,15 @@ from smartsender_async.retry import AttemptResult, RequestEvent, RetryPolicy, se
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
+    "BackendMismatchError",
     "ConfigurationError",
     "EventLoopMismatchError",
     "SmartSender",
     "UnclosedClientWarning",
 ]
+
+if TYPE_CHECKING:
+    from smartsender_async._backend import AnyAsyncClient, AnyTimeout, AnyTransport
 
 T = TypeVar("T")
 
@@ -86,6 +90,12 @@ class _Instrumentation(Protocol):
 
 class ConfigurationError(SmartSenderError, ValueError):
     """The client was configured wrongly (for example, no token anywhere)."""
+
+
+class BackendMismatchError(ConfigurationError, _backend.BackendMismatchError):
+    """The HTTP objects given to :class:`SmartSender` mix httpx and httpx2 (an httpx2 client
+    with an httpx transport, or ``http="httpx"`` with an httpx2 client), or ``http=`` (or
+    ``SMARTSENDER_HTTP``) names an unknown library or one that is not installed."""
 
 
 class EventLoopMismatchError(SmartSenderError, RuntimeError):
@@ -164,11 +174,18 @@ class SmartSender:
             default, the ``SMARTSENDER_BASE_URL`` environment variable replaces it if set
             (to point code you do not control at an emulator or a proxy).
         timeout: seconds (or an :class:`httpx.Timeout`) for each attempt.
-        http_client: an :class:`httpx.AsyncClient` you own and configure (proxies, limits,
-            event hooks). It is never closed by this client.  Build it on
-            :func:`pooled_transport` to keep the connection pool the SDK's own clients use.
-        transport: an httpx async transport for the client this object creates (for example
-            ``emulator.transport()`` or a mock). Not together with ``http_client``.
+        http_client: an :class:`httpx.AsyncClient` or :class:`httpx2.AsyncClient` you own
+            and configure (proxies, limits, mounts, event hooks). It is never closed by this
+            client.  Build an httpx one on :func:`pooled_transport` to keep the connection
+            pool the SDK's own clients use.
+        transport: an httpx (or httpx2) async transport for the client this object creates
+            (for example ``emulator.transport()`` or a mock). Not together with
+            ``http_client``.
+        http: ``"httpx"`` or ``"httpx2"``: the library of the client this object creates.
+            By default, the library ``http_client`` or ``transport`` belongs to, else the
+            ``SMARTSENDER_HTTP`` environment variable, else httpx.  Naming one library
+            while passing objects of the other raises :class:`BackendMismatchError`, as
+            does an httpx2 client holding an httpx transport (or the reverse).
         retry: the :class:`RetryPolicy`; ``None`` sends every request exactly once (it
             still waits, up to the default ``max_wait`` of 60 s, at a lock gate closed by a
             423).  A :class:`RateLimitedError` whose ``response`` is ``None`` was refused
@@ -201,13 +218,14 @@ class SmartSender:
         token: str | None = None,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float | AnyTimeout | None = DEFAULT_TIMEOUT,
+        http_client: AnyAsyncClient | None = None,
+        transport: AnyTransport | None = None,
         retry: RetryPolicy | None = _DEFAULT,
         rate_limit: RateLimit | RateLimiter | None = _DEFAULT,
         observer: Callable[[RequestEvent], None] | None = None,
         max_response_bytes: int = _http.DEFAULT_MAX_RESPONSE_BYTES,
+        http: str | None = None,
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
@@ -242,6 +260,11 @@ class SmartSender:
             raise ConfigurationError(f"base_url must be an http(s) URL, got {shown}")
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass either http_client or transport, not both")
+        # Which library (httpx or httpx2): never a silent switch, never a mix.
+        try:
+            backend = _backend.resolve(http, http_client, transport)
+        except _backend.BackendMismatchError as exc:
+            raise BackendMismatchError(str(exc)) from None
         if retry is _DEFAULT:
             retry = RetryPolicy()
         elif retry is not None and not isinstance(retry, RetryPolicy):
@@ -265,12 +288,19 @@ class SmartSender:
             "Accept-Encoding": _http.ACCEPT_ENCODING,
             "User-Agent": f"smartsender-async/{__version__}",
         }
+        self._backend = backend
         if http_client is None:
-            self._http = _http.make_client(headers=headers, timeout=timeout, transport=transport)
+            self._http = _http.make_client(
+                headers=headers,
+                timeout=cast("httpx.Timeout | float | None", timeout),
+                transport=cast("httpx.AsyncBaseTransport | None", transport),
+                backend=backend,
+            )
             self._owns_http = True
             self._request_headers: dict[str, str] | None = None
         else:
-            self._http = http_client
+            # Typed as httpx's: httpx2's client has the same API.
+            self._http = cast("httpx.AsyncClient", http_client)
             self._owns_http = False
             self._request_headers = headers
         self._observer = observer
@@ -326,6 +356,11 @@ class SmartSender:
     def is_closed(self) -> bool:
         """Whether :meth:`aclose` has run."""
         return self._closed
+
+    @property
+    def http_backend(self) -> str:
+        """The HTTP library this client runs on: ``"httpx"`` or ``"httpx2"``."""
+        return self._backend.name
 
     @property
     def rate_limiter(self) -> RateLimiter | None:
@@ -588,7 +623,7 @@ class SmartSender:
                 # "chats" would read as /v1chats, and "@host/x" after a base_url without a
                 # path would send the token to that host.
                 raise ValueError(f"path must start with '/', got {path!r}")
-            url = httpx.URL(self._base_url + path)
+            url = self._backend.http.URL(self._base_url + path)
             if url.host != self._host:
                 raise ValueError(f"path must stay on {self._host}, got {path!r}")
             if len(self._urls) < _URL_CACHE_SIZE:

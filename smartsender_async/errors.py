@@ -345,11 +345,14 @@ def _redacted_request(request: httpx.Request) -> httpx.Request:
     """A copy of ``request`` without credentials, safe to keep on an exception."""
     if not any(name in request.headers for name in _CREDENTIAL_HEADERS):
         return request
-    headers = httpx.Headers(request.headers)
+    from smartsender_async._backend import module_of
+
+    http = module_of(request)  # httpx or httpx2: the copy is of the request's own library
+    headers = http.Headers(request.headers)
     for name in _CREDENTIAL_HEADERS:
         if name in headers:
             headers[name] = REDACTED
-    return httpx.Request(request.method, request.url, headers=headers)
+    return http.Request(request.method, request.url, headers=headers)  # type: ignore[no-any-return]
 
 
 def redact_response(response: httpx.Response) -> httpx.Response:

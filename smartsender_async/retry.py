@@ -40,7 +40,7 @@ import anyio
 import attrs
 import httpx
 
-from smartsender_async import errors
+from smartsender_async import _backend, errors
 from smartsender_async.ratelimit import LockGateClosedError, RateLimiter
 
 __all__ = [
@@ -58,16 +58,11 @@ logger = logging.getLogger("smartsender_async")
 #: shortest lock.
 DEFAULT_LOCK_SECONDS = 60.0
 
-# Raised before the request left this host: safe to repeat for any call.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Raised before the request left this host: safe to repeat for any call.  (httpx's and
+# httpx2's classes both: see _backend.)
+_NEVER_SENT = _backend.NEVER_SENT
 # The request may have reached the server: repeat only idempotent calls.
-_MAYBE_SENT = (
-    httpx.ReadTimeout,
-    httpx.ReadError,
-    httpx.WriteTimeout,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
+_MAYBE_SENT = _backend.MAYBE_SENT
 _SERVER_ERRORS = frozenset((500, 502, 503, 504))
 _RATE_LIMITED = frozenset((423, 429))
 _SPECIAL = _SERVER_ERRORS | _RATE_LIMITED
@@ -179,7 +174,7 @@ def _notify(observer: Callable[[RequestEvent], None], event: RequestEvent) -> No
 def _body_text(response: httpx.Response) -> str | None:
     try:
         return response.text
-    except httpx.ResponseNotRead:
+    except _backend.RESPONSE_NOT_READ:
         return None
 
 
@@ -243,7 +238,7 @@ async def send_with_retry(
             started = time.perf_counter()
         try:
             response = await send()
-        except httpx.TransportError as exc:
+        except _backend.TRANSPORT_ERRORS as exc:
             if trace:
                 _trace_outcome(observer, method, path, retries, exc, started, waited)
             repeatable = isinstance(exc, _NEVER_SENT) or (
@@ -322,12 +317,12 @@ def _transport_error(
     # The httpx exception becomes __cause__: strip the credentials from its request.
     with contextlib.suppress(RuntimeError):  # RuntimeError: raised without a request
         exc.request = errors._redacted_request(exc.request)
-    what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    what = "timed out" if isinstance(exc, _backend.TIMEOUTS) else "connection failed"
     detail = str(exc)
     message = f"{method} {path}: {what} ({type(exc).__name__}{': ' + detail if detail else ''})"
     if retries:
         message += f" after {retries} {'retry' if retries == 1 else 'retries'}"
-    cls = errors.APITimeoutError if isinstance(exc, httpx.TimeoutException) else None
+    cls = errors.APITimeoutError if isinstance(exc, _backend.TIMEOUTS) else None
     error = (cls or errors.APIConnectionError)(message)
     error.retries_taken = retries
     return error

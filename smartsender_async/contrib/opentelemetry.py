@@ -93,7 +93,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install 'smartsender-async[otel]'"
     ) from exc
 
-from smartsender_async import errors, pagination
+from smartsender_async import _backend, errors, pagination
 from smartsender_async._convert import loads
 from smartsender_async._version import __version__
 from smartsender_async.ratelimit import RateLimiter
@@ -569,7 +569,7 @@ def _envelope_code(content: bytes) -> int | None:
 def _text(response: httpx.Response) -> str | None:
     try:
         return response.text
-    except httpx.ResponseNotRead:
+    except _backend.RESPONSE_NOT_READ:  # httpx's or httpx2's
         return None
 
 

@@ -431,11 +431,15 @@ class Emulator:
 
     # ------------------------------------------------------------------ adapters
 
-    def transport(self) -> EmulatorTransport:
-        """An :class:`httpx.AsyncBaseTransport` answering from this emulator, no sockets."""
-        from smartsender_async.testing._transport import EmulatorTransport
+    def transport(self, http: str | None = None) -> EmulatorTransport:
+        """An :class:`httpx.AsyncBaseTransport` answering from this emulator, no sockets.
 
-        return EmulatorTransport(self)
+        ``http="httpx2"`` gives an ``httpx2.AsyncBaseTransport`` instead; by default the
+        backend is ``SMARTSENDER_HTTP``'s, else httpx (the one ``SmartSender`` defaults to).
+        """
+        from smartsender_async.testing._transport import emulator_transport
+
+        return emulator_transport(self, http)  # type: ignore[no-any-return]
 
     def asgi_app(self) -> ASGIApp:
         """An ASGI 3 application answering from this emulator (for uvicorn)."""
@@ -445,13 +449,22 @@ class Emulator:
 
     def http_client(self, **kwargs: Any) -> httpx.AsyncClient:
         """A plain :class:`httpx.AsyncClient` on :meth:`transport`, authorised with
-        :attr:`token`, with ``base_url`` ending in ``/v1``."""
-        import httpx
+        :attr:`token`, with ``base_url`` ending in ``/v1``.  ``http="httpx2"`` gives an
+        ``httpx2.AsyncClient`` (asked for by name only: this is a raw client of one library,
+        whatever ``SMARTSENDER_HTTP`` says)."""
+        from smartsender_async._backend import convert_timeout, get_backend
 
+        backend = get_backend(kwargs.pop("http", "httpx"))
+        if "timeout" in kwargs:
+            kwargs["timeout"] = convert_timeout(backend, kwargs["timeout"])
         headers = {"Authorization": f"Bearer {kwargs.pop('token', self.token)}"}
         headers.update(kwargs.pop("headers", {}))
         kwargs.setdefault("base_url", self.base_url)
-        return httpx.AsyncClient(transport=self.transport(), headers=headers, **kwargs)
+        transport = self.transport(backend.name)
+        client: httpx.AsyncClient = backend.http.AsyncClient(
+            transport=transport, headers=headers, **kwargs
+        )
+        return client
 
     def client(self, **kwargs: Any) -> SmartSender:
         """A :class:`~smartsender_async.SmartSender` connected to this emulator.
@@ -475,8 +488,9 @@ class Emulator:
             )
         kwargs.setdefault("token", self.token)
         base_url = kwargs.setdefault("base_url", self.base_url)
-        if base_url == self.base_url and "http_client" not in kwargs:
-            kwargs.setdefault("transport", self.transport())
+        if base_url == self.base_url and kwargs.get("http_client") is None:
+            # else that client's own transport, or the sockets behind base_url
+            kwargs.setdefault("transport", self.transport(kwargs.get("http")))
         return SmartSender(**kwargs)
 
     @contextlib.contextmanager
