@@ -40,4 +40,11 @@ CHOICES: tuple[Behaviour, ...] = (
         "180 requests per minute per token; a breach answers 423 with the lock's seconds.",
         "Emulator(quota=(N, seconds))",
     ),
+    Behaviour(
+        "chat-order",
+        "choice",
+        "GET /chats lists chats by updatedAt, newest first (the reference's order is"
+        " unknown; this is its inference); chat_order='id' lists them by ascending id.",
+        "Emulator(chat_order='id')",
+    ),
 )

@@ -168,6 +168,9 @@ class Emulator:
         clock: seconds, any origin (``time.monotonic`` by default).  Quota windows, locks,
             churn and timestamps all read it; pass a :class:`FakeClock` to control time.
         epoch: the wall-clock time that the clock reading at construction stands for.
+        chat_order: ``GET /chats`` order, ``"updatedAt"`` (newest first, the default) or
+            ``"id"`` (ascending chat id; chats never move), for clients that must not
+            rely on an order the reference leaves unknown.
 
     Faulted requests are not processed unless ``faults.after_processing`` (see
     :class:`Faults`).  The emulator is safe to use from several threads (a lock
@@ -193,6 +196,7 @@ class Emulator:
         churn_per_s: float = 0.0,
         clock: Callable[[], float] | None = None,
         epoch: dt.datetime | float = DEFAULT_EPOCH,
+        chat_order: str = "updatedAt",
     ) -> None:
         self.seed = seed
         self._clock = clock if clock is not None else time.monotonic
@@ -219,6 +223,9 @@ class Emulator:
         self._churn = Churn(churn_per_s, _h(seed, 0xC4A2, 3), self._t0)
         self._lock = threading.RLock()
         self.api = Api(self.store, self._now_ts)
+        if chat_order not in ("updatedAt", "id"):
+            raise ValueError(f"chat_order must be 'updatedAt' or 'id', got {chat_order!r}")
+        self.api.chat_order = chat_order
 
     # ------------------------------------------------------------------ time
 
