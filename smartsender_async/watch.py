@@ -193,6 +193,7 @@ class Watch:
         self._scan_active = False
         self._activity = False
         self._poll_started = 0.0
+        self._held: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Watch(interval={self.interval:g}, mode={self._tracker.mode!r})"
@@ -210,7 +211,13 @@ class Watch:
         return self._tracker.requests
 
     def position(self) -> dict[str, Any]:
-        """The position after the last event yielded (JSON-able)."""
+        """The position after the last event yielded (JSON-able); save it to resume.
+
+        Between events it also covers what was read and found to need no event (so a
+        quiet watch's saved position moves forward too).
+        """
+        if self._buffer:
+            return self._held
         return self._tracker.position().to_json()
 
     # ------------------------------------------------------------------ lifecycle
@@ -245,7 +252,9 @@ class Watch:
             if self._closed:
                 raise StopAsyncIteration
             await self._step()
-        return self._buffer.popleft()
+        event = self._buffer.popleft()
+        self._held = event.position
+        return event
 
     async def _start(self) -> None:
         if self._started:
@@ -303,6 +312,7 @@ class Watch:
         chat = change.chat
         events: list[WatchEvent] = []
         partial = change.before
+        self._held = tracker.position().to_json()  # until the first of these is yielded
         for message in messages:
             partial = tracker.partial(change, (message,), start=partial)
             if not self._delivered.add(message.id):

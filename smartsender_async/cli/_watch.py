@@ -171,6 +171,7 @@ def watch(
     async def go() -> bool:
         count = 0
         interrupted = False
+        error: Exception | None = None
         async with settings.client(retry=WATCH_RETRY) as client:
             events = Watch(
                 client,
@@ -204,8 +205,12 @@ def watch(
                             count += 1
                             if max_events is not None and count >= max_events:
                                 break
+                except Exception as exc:  # raised as is, not inside an ExceptionGroup
+                    error = exc
                 finally:
                     tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
         return interrupted
 
     try:
