@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks._harness import Row, render_markdown, rows_to_json
 
 #: Figure modules in the order they run; each has ``run(quick: bool) -> list[Row]``.
-FIGURES = ("decode", "request_overhead", "streaming", "memory", "tenants", "quota")
+FIGURES = ("decode", "request_overhead", "streaming", "memory", "tenants", "quota", "watch_latency")
 DEFAULT_JSON = Path(__file__).with_name("results.json")
 
 

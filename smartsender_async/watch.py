@@ -45,13 +45,13 @@ __all__ = ["START", "Watch", "WatchEvent"]
 logger = logging.getLogger("smartsender_async.watch")
 
 #: Idle polls (in a row) after which the interval starts to grow.
-IDLE_POLLS_BEFORE_BACKOFF = 3
+IDLE_POLLS_BEFORE_BACKOFF = 12
 #: Factor by which an idle interval grows, up to ``max_interval``.
 BACKOFF_FACTOR = 1.5
 #: In full-listing mode a scan comes at most every this many intervals.
 FULL_LISTING_FACTOR = 6
 #: Requests the budget lets go back to back after a quiet spell.
-BUDGET_BURST = 3
+BUDGET_BURST = 10
 
 
 @attrs.frozen
