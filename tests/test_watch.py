@@ -547,3 +547,67 @@ def test_abandoning_midway_leaves_nothing_running(backend: str, how: str) -> Non
             return sent
 
     assert anyio.run(scenario, backend=backend) >= 2
+
+
+@pytest.mark.parametrize("year", [1999, 2090])
+def test_a_server_clock_years_off_ours_changes_nothing(year: int) -> None:
+    """The engine reads no wall clock: a server decades behind or ahead is the same."""
+    import datetime as dt
+
+    fake = FakeTime()
+    emu = Emulator(
+        seed=13,
+        chats=80,
+        messages_per_chat=3,
+        churn_per_s=0.5,
+        clock=fake.clock,
+        epoch=dt.datetime(year, 6, 1, tzinfo=dt.timezone.utc),
+    )
+    start_new = new_ids(emu)
+
+    async def scenario() -> list[WatchEvent]:
+        async with fake.client(emu) as client, make_watch(client, fake) as watch:
+            for chat_id in emu.chat_ids()[:3]:  # the same second as the mark, at once
+                emu.add_inbound_message(chat_id, "same second")
+            events = await collect_until(watch, fake, fake() + 120)
+            emu.churn_per_s = 0
+            events += await collect_until(watch, fake, fake() + 30, want=new_ids(emu) - start_new)
+            return events
+
+    events = anyio.run(scenario)
+    ids = [e.message.id for e in events if e.message]
+    assert_once(ids)
+    assert set(ids) == new_ids(emu) - start_new
+
+
+def test_two_watches_on_two_event_loops_in_threads_do_not_interfere() -> None:
+    import threading
+
+    results: dict[int, set[int]] = {}
+
+    def worker(n: int) -> None:
+        fake = FakeTime()
+        emu = Emulator(
+            seed=20 + n, chats=50, messages_per_chat=3, churn_per_s=0.5, clock=fake.clock
+        )
+        start_new = new_ids(emu)
+
+        async def scenario() -> None:
+            async with fake.client(emu) as client, make_watch(client, fake) as watch:
+                events = await collect_until(watch, fake, fake() + 60)
+                emu.churn_per_s = 0
+                events += await collect_until(
+                    watch, fake, fake() + 30, want=new_ids(emu) - start_new
+                )
+                got = [e.message.id for e in events if e.message]
+                assert_once(got)
+                results[n] = set(got) ^ (new_ids(emu) - start_new)
+
+        anyio.run(scenario, backend="trio" if n else "asyncio")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {0: set(), 1: set()}
