@@ -431,9 +431,10 @@ class ChangeTracker:
         """
         if self._started:
             return
-        self._started = True
         if not self._fresh:
+            self._started = True
             return
+        self._chats.clear()  # a failed earlier attempt starts over
         listed: list[tuple[Chat, float]] = []
         previous: int | None = None
         top: int | None = None
@@ -476,11 +477,13 @@ class ChangeTracker:
                     self._chats[chat.id] = ChatMark(at, at + 1, frozenset(), True)
                 else:
                     await self._baseline(chat.id, at)
+            self._started = True
             return
         self._mark = self._head = self._run_mark = top
         for chat, _ in listed:
             if top is not None and seconds(chat.updated_at) == top:
                 await self._baseline(chat.id, top)
+        self._started = True
 
     async def _baseline(self, chat_id: int, second: int) -> None:
         ids: set[int] = set()
@@ -699,6 +702,23 @@ class ChangeTracker:
             for chat_id, m in self._chats.items()
             if not (m.settled and m.updated is not None and max(m.updated, _n(m.sec)) < floor)
         }
+
+    def unsettled(self) -> list[ChatChange]:
+        """Chats whose last read can be settled now, as changes to read (no listing).
+
+        The watch calls this right after :meth:`start`, once the newest second is over,
+        so messages that arrived in it since the baseline are found without a scan.
+        """
+        now = self._clock()
+        out: list[ChatChange] = []
+        for chat_id, mark in self._chats.items():
+            chat = self._seen.get(chat_id)
+            if mark.settled or mark.updated is None or chat is None:
+                continue
+            ready = self._evidence.settles_at(max(mark.updated, _n(mark.sec)))
+            if ready is not None and ready <= now:
+                out.append(ChatChange(chat, mark, True, False))
+        return out
 
     def settle_due(self) -> float | None:
         """The earliest local time at which an unsettled chat mark can be settled."""

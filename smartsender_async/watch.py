@@ -266,8 +266,22 @@ class Watch:
             except (ServerError, APIConnectionError, RateLimitedError) as exc:
                 await self._pause_after(exc)
         self._started = True
-        # A watch from now has just read page 1: the next poll is one interval away.
-        self._next_poll = self._clock() + self.interval if self._tracker.requests else -math.inf
+        self._next_poll = -math.inf
+        if self._tracker.requests:
+            # Started "now": wait until the server is past its newest second, then read
+            # the newest chats again, so what arrived in that second since the baseline
+            # is found (and buffered) here, and an idle watch costs exactly one request
+            # per interval from the first __anext__ on.
+            due = self._tracker.settle_due()
+            now = self._clock()
+            if due is not None and due > now:
+                await self._sleep(due - now)
+            self._next_poll = self._clock() + self.interval
+            try:
+                for change in self._tracker.unsettled():
+                    await self._read_one(change)
+            except (ServerError, APIConnectionError, RateLimitedError) as exc:
+                await self._pause_after(exc)  # the first scan settles them instead
 
     # ------------------------------------------------------------------ the loop
 

@@ -60,7 +60,7 @@ def test_readable_lines_and_inbound_only(tmp_path: Path) -> None:
 
 
 def test_live_messages_arrive_on_a_churning_emulator() -> None:
-    emu = Emulator(seed=1, chats=40, messages_per_chat=3, rate_limit=None, churn_per_s=200.0)
+    emu = Emulator(seed=1, chats=40, messages_per_chat=3, rate_limit=None, churn_per_s=20.0)
     result = run(emu, "--json", "--interval", "0.05", "--max-events", "4")
     assert result.exit_code == 0, result.output
     got = lines(result)
