@@ -22,7 +22,16 @@ from pathlib import Path
 from benchmarks._harness import Row, render_markdown, rows_to_json
 
 #: Figure modules in the order they run; each has ``run(quick: bool) -> list[Row]``.
-FIGURES = ("decode", "request_overhead", "streaming", "memory", "tenants", "quota", "otel")
+FIGURES = (
+    "decode",
+    "request_overhead",
+    "streaming",
+    "memory",
+    "tenants",
+    "quota",
+    "otel",
+    "watch_latency",
+)
 DEFAULT_JSON = Path(__file__).with_name("results.json")
 
 

@@ -79,6 +79,7 @@ from smartsender_async.ratelimit import (
 )
 from smartsender_async.ratelimit_redis import RateLimiterUnavailableError, RedisRateLimiter
 from smartsender_async.retry import RequestEvent, RetryPolicy
+from smartsender_async.watch import Watch, WatchEvent
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -142,6 +143,8 @@ __all__ = [
     "Variable",
     "Video",
     "Voice",
+    "Watch",
+    "WatchEvent",
     "WriteRejectedError",
     "__version__",
     "converter",

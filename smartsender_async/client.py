@@ -41,6 +41,9 @@ from smartsender_async.resources.tags import TagsResource
 from smartsender_async.resources.variables import VariablesResource
 from smartsender_async.retry import AttemptResult, RequestEvent, RetryPolicy, send_with_retry
 
+if TYPE_CHECKING:
+    from smartsender_async.watch import Watch
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
@@ -413,6 +416,49 @@ class SmartSender:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    # ------------------------------------------------------------------ watch (issue 17)
+
+    def watch(
+        self,
+        *,
+        interval: float = 5.0,
+        position: Any = None,
+        inbound_only: bool = False,
+        budget: float = 0.5,
+        include_chat_changes: bool = False,
+        max_interval: float | None = None,
+    ) -> Watch:
+        """New messages (and, if asked, chat changes) as they happen, with a resumable position.
+
+        An async iterator and async context manager of :class:`WatchEvent`::
+
+            async with client.watch(inbound_only=True) as events:
+                async for event in events:
+                    handle(event.chat, event.message)
+                    save(event.position)     # pass back as position= to resume
+
+        ``position=None`` starts now (no backlog); ``position=client.watch.START`` (the
+        same value as ``smartsender_async.watch.START``) replays everything.  See
+        :class:`~smartsender_async.watch.Watch` for the arguments and docs/guides/watch.md
+        for the guarantees and the request cost.
+
+        Raises:
+            TypeError, ValueError: a bad argument (before any request).
+        """
+        from smartsender_async.watch import Watch
+
+        return Watch(
+            self,
+            interval=interval,
+            position=position,
+            inbound_only=inbound_only,
+            budget=budget,
+            include_chat_changes=include_chat_changes,
+            max_interval=max_interval,
+        )
+
+    watch.START = "start"  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ the request path
 

@@ -990,3 +990,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return code if isinstance(code, int) else 1
     return 0  # pragma: no cover - click always exits in standalone mode
+
+
+from smartsender_async.cli import _watch as _watch  # noqa: E402  (registers `smartsender watch`)

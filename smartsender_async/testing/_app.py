@@ -388,6 +388,9 @@ class Api:
     ``message_limitation_max`` is the largest ``limitation`` the two message lists take.
     """
 
+    #: ``GET /chats`` order: ``"updatedAt"`` (newest first) or ``"id"`` (ascending ids).
+    chat_order = "updatedAt"
+
     def __init__(
         self,
         store: Store,
@@ -531,11 +534,16 @@ class Api:
         errors.raise_if_any()
         if name == "none":
             name = None
-        if state is None and name is None and not term:
+        if self.chat_order == "id" and state is None and name is None and not term:
+            total = store.n  # chat_order="id": ascending chat id, never moving (issue 17)
+            rows: Sequence[int] = range(store.n)[(page - 1) * limitation :][:limitation]
+        elif state is None and name is None and not term:
             total = store.n
-            rows: Sequence[int] = store.order_slice((page - 1) * limitation, limitation)
+            rows = store.order_slice((page - 1) * limitation, limitation)
         else:
             matches = store.filtered(state=state, selector=name, operator_id=operator_id, term=term)
+            if self.chat_order == "id":
+                matches = sorted(matches)
             total = len(matches)
             rows = _rows(matches, page, limitation)
         render = store.render_chat

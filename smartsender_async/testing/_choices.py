@@ -479,4 +479,11 @@ CHOICES: tuple[Behaviour, ...] = (
         "Timestamps are RFC 3339 UTC with whole seconds ('2026-03-18T16:40:12.000000Z'); a "
         "new message stamps its chat's updatedAt with the same second.",
     ),
+    Behaviour(
+        "chat-order",
+        "choice",
+        "GET /chats lists chats by updatedAt, newest first (the reference's order is"
+        " unknown; this is its inference); chat_order='id' lists them by ascending id.",
+        "Emulator(chat_order='id')",
+    ),
 )

@@ -170,6 +170,9 @@ class Emulator:
         clock: seconds, any origin (``time.monotonic`` by default).  Quota windows, locks,
             churn and timestamps all read it; pass a :class:`FakeClock` to control time.
         epoch: the wall-clock time that the clock reading at construction stands for.
+        chat_order: ``GET /chats`` order, ``"updatedAt"`` (newest first, the default) or
+            ``"id"`` (ascending chat id; chats never move), for clients that must not
+            rely on an order the reference leaves unknown.
         bad_token_status: the status of a missing or wrong token: 401 (default) or 403,
             which is what most real clients check for (the true one is unknown).
         message_limitation_max: the largest ``limitation`` the message lists take: 20
@@ -210,6 +213,7 @@ class Emulator:
         bad_token_status: int = 401,
         message_limitation_max: int = MAX_LIMITATION,
         transient_timestamp: str = "seconds",
+        chat_order: str = "updatedAt",
     ) -> None:
         if bad_token_status not in (401, 403):
             raise ValueError(f"bad_token_status must be 401 or 403, got {bad_token_status!r}")
@@ -260,6 +264,9 @@ class Emulator:
             routes=all_routes(Context(self.project, self._now_ts)),
             message_limitation_max=message_limitation_max,
         )
+        if chat_order not in ("updatedAt", "id"):
+            raise ValueError(f"chat_order must be 'updatedAt' or 'id', got {chat_order!r}")
+        self.api.chat_order = chat_order
 
     # ------------------------------------------------------------------ time
 
