@@ -682,6 +682,13 @@ def send(
     "still fetched only for chats with new activity.",
 )
 @click.option(
+    "--contacts/--no-contacts",
+    default=True,
+    show_default=True,
+    help="Also write contacts.jsonl (every contact with its tags, funnels and variables): "
+    "ceil(contacts / 20) requests every run, since contacts cannot be listed by change.",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(1, 32),
     default=4,
@@ -707,6 +714,7 @@ def export(
     settings: Settings,
     out_dir: Path,
     full: bool,
+    contacts: bool,
     concurrency: int,
     checkpoint_interval: float,
     busy_timeout: float,
@@ -714,7 +722,8 @@ def export(
     """Export every chat and message into OUT_DIR as JSON Lines.
 
     OUT_DIR gets chats.jsonl (every chat's full payload), messages.jsonl (every message with
-    its chat_id) and manifest.json.  Interrupted (Ctrl-C, crash, kill), the same command
+    its chat_id), contacts.jsonl (every contact with its tags, funnels and variables),
+    project.json (GET /me) and manifest.json.  Interrupted (Ctrl-C, crash, kill), the same command
     continues where it stopped.  Run again later, it fetches only chats updated since and
     their new messages.
     """
@@ -726,6 +735,7 @@ def export(
     options = ExportOptions(
         concurrency=concurrency,
         full=full,
+        contacts=contacts,
         checkpoint_interval=checkpoint_interval,
         rate=settings.request_rate(),
         emulator=settings.uses_emulator,
