@@ -114,6 +114,8 @@ OWN_FILES = frozenset(
     }
 )
 _PROBE_PREFIX = ".smartsender-probe-"
+#: What a directory holds after an export started but before it created its checkpoint.
+_BEFORE_CHECKPOINT = frozenset({LOCK_FILE, REQUESTS_FILE})
 #: Seconds a checkpoint write waits for a sqlite database locked by another process
 #: before the run stops (exit code 1; a re-run continues).
 BUSY_TIMEOUT = 5.0
@@ -344,12 +346,19 @@ def check_directory(path: Path) -> DirectoryCheck:
         except ExportStateError as exc:
             raise ExportDirError(f"{str(path)!r}: {exc}") from None
         return DirectoryCheck(path, True, identity)
-    data_files = any((path / name).exists() for name in (MESSAGES_FILE, CHATS_FILE, CONTACTS_FILE))
-    if data_files and not (path / STATE_FILE).exists():
-        raise ExportDirError(
-            f"{str(path)!r} holds {MESSAGES_FILE} or {CHATS_FILE} but no {MANIFEST_FILE} or "
-            "checkpoint; choose an empty or new directory"
-        )
+    if not (path / STATE_FILE).exists():
+        # No checkpoint: only what an export creates before its checkpoint (the lock and
+        # the request ledger) can be ours.  A file with one of our other names
+        # (project.json is a common one) is the user's, and would be overwritten.
+        theirs = [name for name in names if name not in _BEFORE_CHECKPOINT and _is_own(name)]
+        theirs = [name for name in theirs if not name.startswith(_PROBE_PREFIX)]
+        if theirs:
+            shown = ", ".join(repr(name) for name in theirs[:3])
+            raise ExportDirError(
+                f"{str(path)!r} holds {shown} but no {MANIFEST_FILE} or checkpoint "
+                f"({STATE_FILE}), so not an export's; choose an empty or new directory, "
+                "or move them away"
+            )
     return DirectoryCheck(path, True, None)
 
 
