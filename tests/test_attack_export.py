@@ -305,6 +305,9 @@ def test_a_users_file_in_an_export_is_refused_and_the_export_kept(tmp_path: Path
         ["--concurrency", "many"],
         ["--concurrency", "33"],
         ["--checkpoint-interval", "-1"],
+        ["--checkpoint-interval", "nan"],  # never >= anything: it would never checkpoint
+        ["--busy-timeout", "nan"],
+        ["--busy-timeout", "inf"],
         ["--bogus"],
         ["--full", "extra-argument"],
     ],
@@ -319,7 +322,7 @@ def test_bad_flags_are_exit_2_before_any_request(tmp_path: Path, flags: list[str
     assert not out.exists()
 
 
-@pytest.mark.parametrize("quota", ["0/0", "abc", "10/-1", "-5/60"])
+@pytest.mark.parametrize("quota", ["0/0", "abc", "10/-1", "-5/60", "nan/60", "10/inf", "inf/1"])
 def test_a_bad_quota_is_exit_2_before_any_request(tmp_path: Path, quota: str) -> None:
     emulator = Emulator(seed=65, chats=3, messages_per_chat=1, rate_limit=None)
     out = tmp_path / "out"
@@ -329,6 +332,23 @@ def test_a_bad_quota_is_exit_2_before_any_request(tmp_path: Path, quota: str) ->
     assert result.exit_code == 2, result.output
     assert emulator.stats.requests == 0
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--error-rate", "nan"],
+        ["--slow-rate", "nan"],
+        ["--latency-ms", "nan"],
+        ["--slow-seconds", "inf"],
+        ["--churn-per-s", "nan"],
+    ],
+)
+def test_emulator_serve_refuses_non_finite_numbers(flags: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["emulator", "serve", *flags])
+    assert result.exit_code == 2, result.output
+    assert "finite" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("token", [None, "", "   "])

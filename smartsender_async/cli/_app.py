@@ -17,6 +17,7 @@ traceback.
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import sqlite3
@@ -673,6 +674,17 @@ def send(
 # --------------------------------------------------------------------------- export
 
 
+class FiniteFloat(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (which compare
+    false with every bound, so a plain range lets them through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 @cli.command()
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option(
@@ -697,14 +709,14 @@ def send(
 )
 @click.option(
     "--checkpoint-interval",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=1.0,
     hidden=True,
     help="Seconds between checkpoints (0: after every page).",
 )
 @click.option(
     "--busy-timeout",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=5.0,
     hidden=True,
     help="Seconds a checkpoint write waits for a database locked by another process.",
@@ -852,7 +864,7 @@ def _behaviours_epilog() -> str:
     return "\n".join(lines).rstrip()
 
 
-_RATE = click.FloatRange(0, 1)
+_RATE = FiniteFloat(0, 1)
 
 
 @emulator.command(epilog=_behaviours_epilog())
@@ -883,11 +895,9 @@ _RATE = click.FloatRange(0, 1)
     "(default 2026-03-18T12:00:00Z, for reproducible timestamps).",
 )
 @click.option(
-    "--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Added delay per response."
+    "--latency-ms", type=FiniteFloat(min=0), default=0.0, help="Added delay per response."
 )
-@click.option(
-    "--jitter-ms", type=click.FloatRange(min=0), default=0.0, help="Up to this much more."
-)
+@click.option("--jitter-ms", type=FiniteFloat(min=0), default=0.0, help="Up to this much more.")
 @click.option(
     "--error-rate", type=_RATE, default=0.0, help="Fraction of requests answered 500/502/503."
 )
@@ -896,7 +906,7 @@ _RATE = click.FloatRange(0, 1)
 )
 @click.option(
     "--slow-seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=30.0,
     show_default=True,
 )
@@ -904,7 +914,7 @@ _RATE = click.FloatRange(0, 1)
     "--drop-rate", type=_RATE, default=0.0, help="Fraction of connections dropped mid-answer."
 )
 @click.option(
-    "--churn-per-s", type=click.FloatRange(min=0), default=0.0, help="Inbound messages per second."
+    "--churn-per-s", type=FiniteFloat(min=0), default=0.0, help="Inbound messages per second."
 )
 def serve(
     host: str,
