@@ -374,3 +374,38 @@ def test_a_base_url_without_a_token_is_refused_not_a_demo_run(
     assert "demo" not in proc.stderr.lower() or "not" in line.lower()
     assert emulator.stats.requests == before
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- a moving project
+
+
+def test_contacts_created_and_changed_during_the_contact_listing(tmp_path: Path) -> None:
+    """A contact created while the contacts are listed (it is appended to the list) is
+    written once; a contact changed after its page was read is written as read, and the
+    next run, which lists every contact again, has the change."""
+    emulator = Emulator(seed=66, chats=45, messages_per_chat=1, rate_limit=None)
+    trap = Trap(emulator)
+    first = emulator.contact_ids()[0]
+    tag = emulator.tags()[-1]
+
+    def meddle() -> None:
+        project = emulator.project
+        project.create_gate(emulator.channels()[0], "hostile-1", {"firstName": "New"}, 0)
+        have = [t for t in project.contact_tag_ids(first) if t != tag["id"]]
+        project.overlay(first).tags = [*have, tag["id"]]
+
+    trap.arm("/contacts", 2, meddle)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
+    assert result.exit_code == 0, result.output
+    assert trap.fired
+    lines = [json.loads(x) for x in (out / "contacts.jsonl").read_text().splitlines()]
+    ids = [c["id"] for c in lines]
+    assert ids == sorted(set(ids)) == sorted(emulator.contact_ids())  # the new one, once
+    assert len(ids) == 46
+    read_before = next(c for c in lines if c["id"] == first)
+    assert tag["id"] not in [t["id"] for t in read_before["tags"]]
+    trap.disarm()
+    result = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
+    assert result.exit_code == 0, result.output
+    assert_complete_and_exact(out, emulator)
