@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -408,4 +409,54 @@ def test_contacts_created_and_changed_during_the_contact_listing(tmp_path: Path)
     trap.disarm()
     result = CliRunner().invoke(cli, ["--emulator", "export", str(out)], obj=emulator)
     assert result.exit_code == 0, result.output
+    assert_complete_and_exact(out, emulator)
+
+
+class _Hostile(httpx.AsyncBaseTransport):
+    """The emulator, except that ``GET /contacts`` answers ``body``."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, body: Any) -> None:
+        self.inner = inner
+        self.body = body
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/contacts"):
+            return httpx.Response(200, json=self.body)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"cursor": {"page": 1, "pages": 1}, "collection": [1, 2]},
+        {"cursor": {"page": 1, "pages": 1}, "collection": [{"id": "not a number"}]},
+        {"cursor": {"page": 1, "pages": 1}, "collection": [{"fullName": "no id"}]},
+        {"cursor": {"page": 1, "pages": 1}},
+        [],
+    ],
+)
+def test_a_hostile_contact_page_is_a_typed_error_and_a_rerun_completes(
+    tmp_path: Path, body: Any
+) -> None:
+    import anyio
+
+    from smartsender_async.cli._export import Exporter, ExportOptions
+    from smartsender_async.cli._store import check_directory
+    from smartsender_async.errors import ResponseDecodeError
+
+    emulator = Emulator(seed=67, chats=5, messages_per_chat=1, rate_limit=None)
+    out = tmp_path / "out"
+
+    async def run(transport: httpx.AsyncBaseTransport | None) -> Any:
+        kwargs = {"transport": transport} if transport is not None else {}
+        async with emulator.client(**kwargs) as client:
+            options = ExportOptions(checkpoint_interval=0)
+            return await Exporter(client, check_directory(out), options).run()
+
+    with pytest.raises(ResponseDecodeError) as caught:
+        anyio.run(run, _Hostile(emulator.transport(), body))
+    assert caught.value.raw_body  # the body, for diagnosis
+    assert json.loads((out / "manifest.json").read_text())["status"] == "incomplete"
+    assert not (out / "contacts.jsonl").exists()
+    anyio.run(run, None)
     assert_complete_and_exact(out, emulator)
