@@ -460,3 +460,43 @@ def test_a_hostile_contact_page_is_a_typed_error_and_a_rerun_completes(
     assert not (out / "contacts.jsonl").exists()
     anyio.run(run, None)
     assert_complete_and_exact(out, emulator)
+
+
+def test_a_run_interrupted_in_the_contacts_keeps_its_choice_when_resumed(tmp_path: Path) -> None:
+    """The docs: an interrupted run keeps the --contacts choice it began with; a resume
+    with --no-contacts still completes the contacts it started (and costs nothing more
+    than the pages left)."""
+    import sqlite3
+    from collections.abc import Sequence
+
+    import anyio
+
+    from smartsender_async.cli._export import Exporter, ExportOptions
+    from smartsender_async.cli._store import ExportStorageError, StoreIO, check_directory
+
+    class FailContactPage(StoreIO):
+        def __init__(self) -> None:
+            self.pages = 0
+
+        def sql(self, db: sqlite3.Connection, statement: str, params: Sequence[Any] = ()) -> None:
+            if statement.startswith("INSERT INTO contacts"):
+                self.pages += 1
+                if self.pages == 21:  # the second page's first contact
+                    raise sqlite3.OperationalError("database or disk is full")
+            super().sql(db, statement, params)
+
+    emulator = Emulator(seed=68, chats=45, messages_per_chat=1, rate_limit=None)
+    out = tmp_path / "out"
+
+    async def run(io: StoreIO | None, contacts: bool) -> Any:
+        async with emulator.client() as client:
+            options = ExportOptions(checkpoint_interval=0, contacts=contacts)
+            return await Exporter(client, check_directory(out), options, io=io).run()
+
+    with pytest.raises(ExportStorageError):
+        anyio.run(run, FailContactPage(), True)
+    emulator.stats.reset()
+    result = anyio.run(run, None, False)
+    assert result.resumed and result.contacts == 45
+    assert emulator.stats.by_endpoint["GET /contacts"] == 2  # pages 2 and 3 only
+    assert_complete_and_exact(out, emulator)
