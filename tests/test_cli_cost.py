@@ -9,6 +9,8 @@ counters: a full run, an incremental run, ``--full``, and the boundary second.
                (n: its new messages, activities included; h: the messages already
                exported in its newest exported second, usually 1: the walk reads on
                until it sees a message older than that second)
+             + contact pages: max(ceil(contacts / 20), 1), every run (none with
+               --no-contacts): contacts cannot be listed by change
 
 Due chats: those with a new updatedAt, plus those the previous run left unsettled (its
 chats in the newest second it saw: the server had not yet shown a later second, so
@@ -28,6 +30,7 @@ from smartsender_async.testing import Emulator
 
 PAGE = 20
 MESSAGES = "GET /chats/{chatId}/messages"
+CONTACTS = "GET /contacts"
 
 
 def export(emulator: Emulator, out: Path, *extra: str) -> None:
@@ -46,6 +49,10 @@ def in_newest_second(emulator: Emulator, chat_id: int) -> int:
     return stamps.count(stamps[0]) if stamps else 0
 
 
+def contact_pages(emulator: Emulator) -> int:
+    return max(1, math.ceil(len(emulator.contact_ids()) / PAGE))
+
+
 def message_pages(emulator: Emulator, chat_id: int) -> int:
     return max(1, math.ceil(len(emulator.message_ids(chat_id, activities=True)) / PAGE))
 
@@ -56,8 +63,17 @@ def test_full_run_cost(tmp_path: Path) -> None:
     pages = math.ceil(47 / PAGE)
     expected = 1 + pages + (1 if pages > 1 else 0)
     expected += sum(message_pages(emulator, c) for c in emulator.chat_ids())
+    expected += contact_pages(emulator)
     assert emulator.stats.requests == expected
     assert dict(emulator.stats.by_endpoint)["GET /chats"] == pages + 1
+    assert dict(emulator.stats.by_endpoint)[CONTACTS] == math.ceil(47 / PAGE)  # one per chat
+
+
+def test_no_contacts_skips_the_contact_pages(tmp_path: Path) -> None:
+    emulator = Emulator(seed=51, chats=47, messages_per_chat=3, rate_limit=None)
+    export(emulator, tmp_path / "out", "--no-contacts")
+    assert CONTACTS not in emulator.stats.by_endpoint
+    assert not (tmp_path / "out" / "contacts.jsonl").exists()
 
 
 @pytest.mark.parametrize(
@@ -95,11 +111,12 @@ def test_incremental_run_cost(tmp_path: Path, changed: int, new: int, from_head:
         "GET /me": 1,
         "GET /chats": listing + rescan,
         MESSAGES: walks,
+        CONTACTS: contact_pages(emulator),  # 60 contacts: 3 pages
     }
     if (changed, new) == (5, 18):
-        assert emulator.stats.requests == (7 if from_head else 8)
+        assert emulator.stats.requests == (7 if from_head else 8) + 3
     if (changed, new) == (5, 19):
-        assert emulator.stats.requests == 1 + 1 + 5 * 2 + len(unsettled)
+        assert emulator.stats.requests == 1 + 1 + 5 * 2 + len(unsettled) + 3
 
 
 def test_unchanged_project_costs_three_requests_then_full_relists(tmp_path: Path) -> None:
@@ -109,8 +126,17 @@ def test_unchanged_project_costs_three_requests_then_full_relists(tmp_path: Path
     assert len(newest_second(emulator)) == 1
     emulator.stats.reset()
     export(emulator, out)
-    assert emulator.stats.requests == 3  # /me, listing page 1, the boundary chat's page 1
+    # /me, listing page 1, the boundary chat's page 1, and the 3 contact pages
+    assert emulator.stats.requests == 3 + 3
     emulator.stats.reset()
     export(emulator, out, "--full")
     # --full: every listing page and a rescan; messages only for due chats.
-    assert dict(emulator.stats.by_endpoint) == {"GET /me": 1, "GET /chats": 3 + 1, MESSAGES: 1}
+    assert dict(emulator.stats.by_endpoint) == {
+        "GET /me": 1,
+        "GET /chats": 3 + 1,
+        MESSAGES: 1,
+        CONTACTS: 3,
+    }
+    emulator.stats.reset()
+    export(emulator, out, "--no-contacts")
+    assert emulator.stats.requests == 3  # /me, listing page 1, the boundary chat's page 1

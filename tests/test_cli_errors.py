@@ -285,5 +285,5 @@ def test_quota_alone_keeps_an_export_under_the_emulators_quota(tmp_path: Path) -
         cli, ["--emulator", "--quota", "20/1", "export", str(tmp_path / "out")], obj=emulator
     )
     assert result.exit_code == 0, result.output
-    assert emulator.stats.requests == 1 + 2 + 1 + 30
+    assert emulator.stats.requests == 1 + 2 + 1 + 30 + 2  # + 2 contact pages
     assert emulator.stats.locked == 0 and emulator.stats.lock_events == 0

@@ -16,6 +16,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
@@ -28,6 +29,11 @@ from smartsender_async.testing import Emulator, FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = "GET /chats/{chatId}/messages"
+CONTACTS = "GET /contacts"
+
+
+def contact_pages(emulator: Emulator) -> int:
+    return max(1, -(-len(emulator.contact_ids()) // 20))
 
 
 def export(emulator: Emulator, out: Path, *extra: str) -> Result:
@@ -60,6 +66,22 @@ def assert_matches_emulator(out: Path, emulator: Emulator) -> None:
         chat_id = message.pop("chat_id")
         assert chat_id == expected[message["id"]]
         assert message == emulator.message(message["id"])
+    assert_contacts_match(out, emulator)
+
+
+def assert_contacts_match(out: Path, emulator: Emulator) -> None:
+    """contacts.jsonl holds every contact once, by id, as GET /contacts/{id} renders it
+    (tags, funnels and variables included); project.json is GET /me."""
+    lines = (out / "contacts.jsonl").read_text().splitlines()
+    contacts = [json.loads(line) for line in lines]
+    assert [c["id"] for c in contacts] == sorted(emulator.contact_ids())
+    for contact in contacts:
+        assert contact == emulator.contact(contact["id"])
+        assert {"tags", "funnels", "variables"} <= contact.keys()
+    project = json.loads((out / "project.json").read_text())
+    assert (project["id"], project["name"]) == (501, "Emulated Shop")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["contacts.jsonl"]["lines"] == len(contacts)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -86,7 +108,7 @@ def test_export_writes_every_chat_and_message_exactly_once(tmp_path: Path) -> No
     assert manifest["files"]["chats.jsonl"]["lines"] == 45
     assert manifest["files"]["messages.jsonl"]["lines"] == 45 * 35
     (run,) = manifest["runs"]
-    assert (run["mode"], run["phase"], run["requests"]) == ("full", "complete", 1 + 3 + 1 + 90)
+    assert (run["mode"], run["phase"], run["requests"]) == ("full", "complete", 1 + 3 + 1 + 90 + 3)
     assert "export completed" in result.stderr
     # The token is nowhere in the directory, not even in the checkpoint.
     for name, data in snapshot(out).items():
@@ -140,6 +162,7 @@ def test_unchanged_project_costs_the_identity_check_one_listing_page_and_the_bou
         "GET /me": 1,
         "GET /chats": 1,
         MESSAGES: boundary,
+        CONTACTS: 4,  # contacts are not incremental: 70 contacts, 4 pages every run
     }
     assert snapshot(out)["messages.jsonl"] == before
     runs = json.loads((out / "manifest.json").read_text())["runs"]
@@ -175,6 +198,7 @@ def test_incremental_run_sends_only_the_requests_it_needs(
         "GET /me": 1,
         "GET /chats": listing_pages,
         MESSAGES: message_pages,
+        CONTACTS: contact_pages(emulator),
     }
     assert_matches_emulator(out, emulator)  # new messages appended once, chats refreshed
 
@@ -485,6 +509,111 @@ async def test_the_exporter_runs_without_click(tmp_path: Path) -> None:
         )
         result = await exporter.run()
     assert (result.chats, result.messages, result.resumed) == (25, 25 * 21, False)
-    assert result.run.requests == progress.requests == emulator.stats.requests == 1 + 2 + 1 + 50
+    assert result.run.requests == progress.requests == emulator.stats.requests == 1 + 2 + 1 + 50 + 2
     assert {"listing", "rescan", "messages", "complete"} <= set(seen)
     assert_matches_emulator(tmp_path / "out", emulator)
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+def test_contacts_are_relisted_every_run_and_show_every_write(tmp_path: Path) -> None:
+    """No updatedAt on contacts: each run lists them all, so a tag attached, a variable
+    set or a contact merged away since the last run shows in contacts.jsonl."""
+    import anyio
+
+    emulator = Emulator(seed=21, chats=30, messages_per_chat=2, rate_limit=None)
+    out = tmp_path / "out"
+    assert export(emulator, out).exit_code == 0
+    assert_matches_emulator(out, emulator)
+    first, second, third = emulator.contact_ids()[:3]
+    tag = emulator.tags()[0]["id"]
+
+    async def change() -> None:
+        async with emulator.client() as client:
+            await client.contacts.remove_tag(first, tag)
+            await client.contacts.add_tag(second, tag)
+            await client.contacts.update(second, values={"city": "Odesa"})
+            await client.contacts.merge(third, emulator.contact_ids()[-1])
+
+    anyio.run(change)
+    gone = set(emulator.contact_ids()) ^ set(
+        json.loads(x)["id"] for x in ((out / "contacts.jsonl").read_text().splitlines())
+    )
+    emulator.stats.reset()
+    assert export(emulator, out).exit_code == 0
+    assert emulator.stats.by_endpoint[CONTACTS] == contact_pages(emulator)
+    assert "GET /contacts/{contactId}" not in emulator.stats.by_endpoint  # the list sufficed
+    assert_contacts_match(out, emulator)
+    lines = {
+        json.loads(x)["id"]: json.loads(x)
+        for x in (out / "contacts.jsonl").read_text().splitlines()
+    }
+    assert tag in [t["id"] for t in lines[second]["tags"]]
+    assert tag not in [t["id"] for t in lines[first]["tags"]]
+    assert {"name": "city", "value": "Odesa"} in lines[second]["variables"]
+    assert not gone & lines.keys()
+
+
+class _BareContacts(httpx.AsyncBaseTransport):
+    """A transport whose GET /contacts items lack tags, funnels and variables (a server
+    whose list is thinner than its Contact object); everything else is the emulator's."""
+
+    def __init__(self, inner: Any, drop: tuple[str, ...]) -> None:
+        self.inner = inner
+        self.drop = drop
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "GET" and request.url.path.endswith("/contacts"):
+            await response.aread()
+            body = json.loads(response.content)
+            for item in body["collection"]:
+                for key in self.drop:
+                    item.pop(key, None)
+            return httpx.Response(response.status_code, json=body)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("drop", [("tags",), ("tags", "funnels", "variables")])
+async def test_list_items_without_tags_funnels_or_variables_cost_one_get_each(
+    tmp_path: Path, drop: tuple[str, ...]
+) -> None:
+    from smartsender_async.cli._export import Exporter, ExportOptions
+    from smartsender_async.cli._store import check_directory
+
+    emulator = Emulator(seed=22, chats=25, messages_per_chat=1, rate_limit=None)
+    async with emulator.client(transport=_BareContacts(emulator.transport(), drop)) as client:
+        result = await Exporter(
+            client, check_directory(tmp_path / "out"), ExportOptions(checkpoint_interval=0)
+        ).run()
+    assert result.contacts == 25
+    by = emulator.stats.by_endpoint
+    assert by[CONTACTS] == 2
+    assert by["GET /contacts/{contactId}"] == 25  # one get each: it carries all three
+    assert "GET /contacts/{contactId}/info" not in by
+    assert "GET /contacts/{contactId}/tags" not in by
+    assert_contacts_match(tmp_path / "out", emulator)
+
+
+def test_no_contacts_leaves_the_last_contacts_file_and_says_which_run_wrote_it(
+    tmp_path: Path,
+) -> None:
+    emulator = Emulator(seed=23, chats=22, messages_per_chat=1, rate_limit=None)
+    out = tmp_path / "out"
+    assert export(emulator, out, "--no-contacts").exit_code == 0
+    assert not (out / "contacts.jsonl").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["contacts.jsonl"] is None
+    assert manifest["runs"][0]["contacts"] is False
+    assert (out / "project.json").exists()
+    assert export(emulator, out).exit_code == 0
+    assert_contacts_match(out, emulator)
+    emulator.stats.reset()
+    assert export(emulator, out, "--no-contacts").exit_code == 0
+    assert CONTACTS not in emulator.stats.by_endpoint
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["contacts.jsonl"] == {"lines": 22, "run": 2}

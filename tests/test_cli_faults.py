@@ -5,7 +5,8 @@
   :class:`StoreIO`.  For every N from 1 to W, an export whose N-th write raises must stop
   at once with :class:`ExportStorageError`, write nothing after the failure, and leave a
   directory from which a plain re-run ends with exactly the content of the uninterrupted
-  export: the same chats, every message exactly once.  The closing note prints the number
+  export: the same chats, every message exactly once, the same contacts (once each, with
+  their tags, funnels and variables) and project.json.  The closing note prints the number
   of injection points and each one's result.
 * **A sqlite database held locked by another process** during the listing, for longer
   than the busy timeout: exit code 1, one line naming the checkpoint; a re-run completes.
@@ -107,21 +108,29 @@ def export_once(emulator: Emulator, out: Path, io: StoreIO | None = None) -> Any
     return anyio.run(_export, emulator, out, io)
 
 
-def content(out: Path) -> tuple[bytes, Counter[bytes]]:
-    return (out / "chats.jsonl").read_bytes(), Counter(
-        (out / "messages.jsonl").read_bytes().splitlines()
+def content(out: Path) -> tuple[bytes, Counter[bytes], bytes, bytes]:
+    return (
+        (out / "chats.jsonl").read_bytes(),
+        Counter((out / "messages.jsonl").read_bytes().splitlines()),
+        (out / "contacts.jsonl").read_bytes(),
+        (out / "project.json").read_bytes(),
     )
 
 
 def assert_same(out: Path, reference: Path) -> None:
-    chats, messages = content(out)
-    ref_chats, ref_messages = content(reference)
+    chats, messages, contacts, project = content(out)
+    ref_chats, ref_messages, ref_contacts, ref_project = content(reference)
     assert chats == ref_chats
     assert messages == ref_messages
     assert max(messages.values()) == 1  # every message exactly once
+    assert contacts == ref_contacts  # every contact exactly once, with its tags and variables
+    ids = [json.loads(line)["id"] for line in contacts.splitlines()]
+    assert len(ids) == len(set(ids)) > 0
+    assert project == ref_project
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["files"]["messages.jsonl"]["lines"] == sum(messages.values())
+    assert manifest["files"]["contacts.jsonl"]["lines"] == len(ids)
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

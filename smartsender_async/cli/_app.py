@@ -17,6 +17,7 @@ traceback.
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import sqlite3
@@ -673,6 +674,17 @@ def send(
 # --------------------------------------------------------------------------- export
 
 
+class FiniteFloat(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (which compare
+    false with every bound, so a plain range lets them through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 @cli.command()
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option(
@@ -680,6 +692,13 @@ def send(
     is_flag=True,
     help="List every chat again (refreshes chat fields such as unread counts); messages are "
     "still fetched only for chats with new activity.",
+)
+@click.option(
+    "--contacts/--no-contacts",
+    default=True,
+    show_default=True,
+    help="Also write contacts.jsonl (every contact with its tags, funnels and variables): "
+    "ceil(contacts / 20) requests every run, since contacts cannot be listed by change.",
 )
 @click.option(
     "--concurrency",
@@ -690,14 +709,14 @@ def send(
 )
 @click.option(
     "--checkpoint-interval",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=1.0,
     hidden=True,
     help="Seconds between checkpoints (0: after every page).",
 )
 @click.option(
     "--busy-timeout",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=5.0,
     hidden=True,
     help="Seconds a checkpoint write waits for a database locked by another process.",
@@ -707,6 +726,7 @@ def export(
     settings: Settings,
     out_dir: Path,
     full: bool,
+    contacts: bool,
     concurrency: int,
     checkpoint_interval: float,
     busy_timeout: float,
@@ -714,7 +734,8 @@ def export(
     """Export every chat and message into OUT_DIR as JSON Lines.
 
     OUT_DIR gets chats.jsonl (every chat's full payload), messages.jsonl (every message with
-    its chat_id) and manifest.json.  Interrupted (Ctrl-C, crash, kill), the same command
+    its chat_id), contacts.jsonl (every contact with its tags, funnels and variables),
+    project.json (GET /me) and manifest.json.  Interrupted (Ctrl-C, crash, kill), the same command
     continues where it stopped.  Run again later, it fetches only chats updated since and
     their new messages.
     """
@@ -726,6 +747,7 @@ def export(
     options = ExportOptions(
         concurrency=concurrency,
         full=full,
+        contacts=contacts,
         checkpoint_interval=checkpoint_interval,
         rate=settings.request_rate(),
         emulator=settings.uses_emulator,
@@ -842,7 +864,7 @@ def _behaviours_epilog() -> str:
     return "\n".join(lines).rstrip()
 
 
-_RATE = click.FloatRange(0, 1)
+_RATE = FiniteFloat(0, 1)
 
 
 @emulator.command(epilog=_behaviours_epilog())
@@ -873,11 +895,9 @@ _RATE = click.FloatRange(0, 1)
     "(default 2026-03-18T12:00:00Z, for reproducible timestamps).",
 )
 @click.option(
-    "--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Added delay per response."
+    "--latency-ms", type=FiniteFloat(min=0), default=0.0, help="Added delay per response."
 )
-@click.option(
-    "--jitter-ms", type=click.FloatRange(min=0), default=0.0, help="Up to this much more."
-)
+@click.option("--jitter-ms", type=FiniteFloat(min=0), default=0.0, help="Up to this much more.")
 @click.option(
     "--error-rate", type=_RATE, default=0.0, help="Fraction of requests answered 500/502/503."
 )
@@ -886,7 +906,7 @@ _RATE = click.FloatRange(0, 1)
 )
 @click.option(
     "--slow-seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=30.0,
     show_default=True,
 )
@@ -894,7 +914,7 @@ _RATE = click.FloatRange(0, 1)
     "--drop-rate", type=_RATE, default=0.0, help="Fraction of connections dropped mid-answer."
 )
 @click.option(
-    "--churn-per-s", type=click.FloatRange(min=0), default=0.0, help="Inbound messages per second."
+    "--churn-per-s", type=FiniteFloat(min=0), default=0.0, help="Inbound messages per second."
 )
 def serve(
     host: str,

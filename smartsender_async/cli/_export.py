@@ -3,7 +3,7 @@
 No click and no terminal output here: :class:`Exporter` takes a client, a checked
 directory and options, reports through :class:`ExportProgress`, and raises typed errors.
 
-A run has four phases, each resumable from the checkpoint (see ``_store``):
+A run has five phases, each resumable from the checkpoint (see ``_store``):
 
 1. **listing**: ``GET /chats`` page by page (most recently updated first) into the
    checkpoint.  A chat is due for messages when it is new or its ``updatedAt`` differs from
@@ -24,8 +24,20 @@ A run has four phases, each resumable from the checkpoint (see ``_store``):
    last checkpoint.  Whether a walk saw the whole of its chat's last second is decided by
    the server's own timestamps only (:func:`~._store.second_is_over`): a chat whose
    ``updatedAt`` is in the newest second the run has seen is looked at again next run.
-4. **finishing**: ``chats.jsonl`` is rewritten from the checkpoint (only if a chat changed)
-   and the manifest marks the run complete.
+4. **contacts** (unless ``contacts=False``): ``GET /contacts`` page by page into the
+   checkpoint, each page with the next page number in one transaction.  A contact line is
+   the list item as the server sent it; its ``tags``, ``funnels`` and ``variables`` come
+   with it when the item carries them (the emulator's items do, and the reference lists
+   all three on the Contact object).  Only for an item that lacks one of them is
+   ``GET /contacts/{id}`` read, then ``/info`` for variables (flattened there) and
+   ``/tags`` or ``/funnels`` pages for what is still missing.  This phase is not
+   incremental: contacts carry no ``updatedAt`` and the API has no filter by change, so
+   every run that lists contacts reads every contact page (``ceil(contacts / 20)``
+   requests, at least 1).
+5. **finishing**: ``chats.jsonl`` is rewritten from the checkpoint (only if a chat
+   changed), ``contacts.jsonl`` from this run's contacts, ``project.json`` from this
+   attempt's ``GET /me`` (no extra request: the project check reads it anyway), and the
+   manifest marks the run complete.
 
 What it relies on: message lists are newest first by ``createdAt`` (reference §4), chat
 lists newest first by ``updatedAt``, and nothing is deleted while a run is reading
@@ -47,11 +59,13 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import attrs
 
-from smartsender_async._convert import converter
+from smartsender_async._convert import DecodeError, converter, structure
 from smartsender_async._version import __version__
 from smartsender_async.client import SmartSender
-from smartsender_async.errors import NotFoundError, RateLimitedError
+from smartsender_async.errors import NotFoundError, RateLimitedError, ResponseDecodeError
 from smartsender_async.models.chats import Chat
+from smartsender_async.models.common import Page
+from smartsender_async.models.contacts import Contact
 from smartsender_async.models.messages import Message
 from smartsender_async.resources._base import MAX_LIMITATION
 from smartsender_async.retry import RequestEvent
@@ -101,6 +115,26 @@ def _message_line(chat_id: int, message: Message) -> bytes:
     return _encode({"chat_id": chat_id, **converter.unstructure(message)})
 
 
+#: What a contact line always carries, fetched when the list item lacks it.
+_CONTACT_PARTS = ("tags", "funnels", "variables")
+
+
+def _decode(data: Any, model: Any, what: str) -> Any:
+    """``data`` as ``model``, or a typed error carrying the body (never a bare one)."""
+    try:
+        if not isinstance(data, dict) or not isinstance(data.get("collection"), list):
+            raise DecodeError("collection", "expected an object with a list here")
+        if not all(isinstance(item, dict) for item in data["collection"]):
+            raise DecodeError("collection", "expected objects")
+        return structure(data, model)
+    except DecodeError as exc:
+        raise ResponseDecodeError(
+            f"unexpected response shape for {what}: {exc}",
+            status_code=200,
+            raw_body=json.dumps(data, ensure_ascii=False, default=str)[:2000],
+        ) from None
+
+
 @attrs.define
 class ExportOptions:
     """How to run an export.
@@ -114,10 +148,14 @@ class ExportOptions:
             every page).  A crash redoes at most this much work.
         rate: the requests per second the client's rate limiter allows, for the ETA.
         emulator: recorded in the manifest.
+        contacts: list the contacts into ``contacts.jsonl`` (``ceil(contacts / 20)``
+            requests per run, more only for list items without tags, funnels or
+            variables).  A resumed run keeps the choice it began with.
     """
 
     concurrency: int = 4
     full: bool = False
+    contacts: bool = True
     checkpoint_interval: float = 1.0
     rate: float | None = None
     emulator: bool = False
@@ -153,6 +191,7 @@ class ExportProgress:
     chats_due: int = 0  # chats known to need messages (grows during the listing)
     chats_walked: int = 0
     messages: int = 0
+    contacts: int = 0
     walk_pages_finished: int = 0
     walks_finished: int = 0
 
@@ -235,6 +274,7 @@ class ExportResult:
     resumed: bool
     chats: int  # lines in chats.jsonl
     messages: int  # lines in messages.jsonl
+    contacts: int | None = None  # lines in contacts.jsonl (None: never written)
 
 
 class _Feeder:
@@ -302,6 +342,8 @@ class Exporter:
         self._locks_recorded = 0
         #: The newest timestamp the server wrote, among the responses received so far.
         self._server_time: int | None = None
+        #: This attempt's ``GET /me`` answer, for project.json (None: the server has none).
+        self._project: dict[str, Any] | None = None
 
     @property
     def store(self) -> ExportStore:
@@ -338,6 +380,7 @@ class Exporter:
             me = None
         if not isinstance(me, dict):
             me = {}
+        self._project = me or None
         name = me.get("name")
         return Identity(
             public_url(self.client.base_url),
@@ -402,7 +445,7 @@ class Exporter:
         run = store.run
         resumed = run is not None and run.phase != "complete"
         if run is None or run.phase == "complete":
-            run = store.begin_run(full=self.options.full)
+            run = store.begin_run(full=self.options.full, contacts=self.options.contacts)
         else:
             run.attempts += 1
             store.save_run()
@@ -428,6 +471,7 @@ class Exporter:
             await self._listing()
             await self._rescan()
             await self._messages()
+            await self._contacts()
             self._finish()
         except BaseException as exc:
             if isinstance(exc, RateLimitedError):
@@ -444,7 +488,15 @@ class Exporter:
             self._checkpoint_on_exit()
             raise
         chats = store.chats_file_lines() or 0
-        return ExportResult(self.check.path, run, resumed, chats, store.committed_lines)
+        contacts = store.contacts_file()
+        return ExportResult(
+            self.check.path,
+            run,
+            resumed,
+            chats,
+            store.committed_lines,
+            int(contacts["lines"]) if contacts is not None else None,
+        )
 
     def _checkpoint_on_exit(self) -> None:
         """Commit what is staged (it is consistent: staging never awaits) and record the
@@ -554,9 +606,75 @@ class Exporter:
                 tg.start_soon(self._worker, feeder, tg.cancel_scope)
         if self._error is not None:
             raise self._error
-        run.phase = "finishing"
+        run.phase = "contacts" if run.contacts else "finishing"
         self._update()
         store.commit()
+
+    # ------------------------------------------------------------------ phase 3: contacts
+
+    async def _contacts(self) -> None:
+        run = self.run_state
+        progress = self.progress
+        while run.phase == "contacts":
+            progress.phase = "contacts"
+            number = run.contacts_page
+            data = await self.client.request(
+                "GET",
+                "/contacts",
+                params={"page": number, "limitation": MAX_LIMITATION},
+                operation="contacts.list",
+                template="/contacts",
+            )
+            page = _decode(data, Page[Contact], "GET /contacts")
+            items = data["collection"]
+            rows: list[tuple[int, str]] = []
+            for contact, item in zip(page.items, items, strict=True):
+                line = await self._contact_line(contact.id, item)
+                rows.append(
+                    (contact.id, json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+                )
+            run.contacts_page += 1
+            if not page.items or page.cursor.page >= page.cursor.pages:
+                run.phase = "finishing"
+            self._update()
+            progress.contacts += self.store.record_contacts(rows)
+            self._update()
+
+    async def _contact_line(self, contact_id: int, item: dict[str, Any]) -> dict[str, Any]:
+        """The list item, with ``tags``, ``funnels`` and ``variables`` fetched only when
+        the item lacks them (see the module docstring)."""
+        line = dict(item)
+        missing = [key for key in _CONTACT_PARTS if not isinstance(line.get(key), list)]
+        if not missing:
+            return line
+        client = self.client
+        try:
+            full = await client.request(
+                "GET",
+                f"/contacts/{contact_id}",
+                operation="contacts.get",
+                template="/contacts/{contactId}",
+            )
+        except NotFoundError:
+            return line  # gone since it was listed: the list item is all there is
+        if isinstance(full, dict):
+            for key in missing:
+                if isinstance(full.get(key), list):
+                    line[key] = full[key]
+        if not isinstance(line.get("variables"), list):
+            info = await client.contacts.info(contact_id)
+            known = set(full) if isinstance(full, dict) else set(line)
+            line["variables"] = [{"name": k, "value": v} for k, v in info.items() if k not in known]
+        if not isinstance(line.get("tags"), list):
+            line["tags"] = [
+                converter.unstructure(tag) async for tag in client.contacts.stream_tags(contact_id)
+            ]
+        if not isinstance(line.get("funnels"), list):
+            line["funnels"] = [
+                converter.unstructure(funnel)
+                async for funnel in client.contacts.stream_funnels(contact_id)
+            ]
+        return line
 
     async def _worker(self, feeder: _Feeder, scope: anyio.CancelScope) -> None:
         # Errors are passed on by hand rather than as an ExceptionGroup: the first one
@@ -629,7 +747,7 @@ class Exporter:
             if done:
                 return
 
-    # ------------------------------------------------------------------ phase 3: finishing
+    # ------------------------------------------------------------------ phase 4: finishing
 
     def _finish(self) -> None:
         run = self.run_state
@@ -643,6 +761,10 @@ class Exporter:
             or not (store.directory / CHATS_FILE).exists()
         ):
             store.write_chats_file()
+        if run.contacts and run.contacts_page > 1:
+            store.write_contacts_file()
+        if self._project is not None:
+            store.write_project_file(self._project)
         run.phase = "complete"
         run.finished_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.progress.phase = "complete"

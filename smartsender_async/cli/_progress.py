@@ -23,7 +23,8 @@ _PHASES = {
     "listing": "listing chats",
     "rescan": "re-reading list head",
     "messages": "fetching messages",
-    "finishing": "writing chats.jsonl",
+    "contacts": "listing contacts",
+    "finishing": "writing the files",
     "complete": "done",
 }
 
@@ -146,6 +147,7 @@ def summary(result: ExportResult, progress: ExportProgress) -> str:
         f"export {how} in {elapsed} ({run.mode} run {run.run}): "
         f"{_count(run.chats_listed, 'chat')} listed, {run.chats_walked:,} with new messages, "
         f"{_count(run.messages, 'message')} and {_count(run.requests, 'request')}; "
-        f"{str(result.directory)!r} holds {_count(result.chats, 'chat')} and "
-        f"{_count(result.messages, 'message')}"
+        f"{str(result.directory)!r} holds {_count(result.chats, 'chat')}"
+        + (f", {_count(result.contacts, 'contact')}" if result.contacts is not None else "")
+        + f" and {_count(result.messages, 'message')}"
     )

@@ -4,6 +4,9 @@ Layout of ``OUT_DIR``::
 
     chats.jsonl           one line per chat, its latest payload (rewritten at the end of a run)
     messages.jsonl        one line per message with its "chat_id" (append-only)
+    contacts.jsonl        one line per contact, with its tags, funnels and variables
+                          (rewritten at the end of a run that lists contacts)
+    project.json          the project as ``GET /me`` describes it (rewritten every run)
     manifest.json         what this directory holds: format, project, counts, run history
     export-state.sqlite   the checkpoint: per-chat state and committed file offsets
     .export.lock          held (flock) while an export runs
@@ -15,7 +18,8 @@ The invariant (crash consistency by construction).  The checkpoint never records
 is durable: a page's lines are appended to ``messages.jsonl`` and fsynced, and only then
 does one sqlite transaction record the file's new length together with the walk positions
 and run state those lines belong to; a listing page's chats and the listing position that
-follows them are one transaction too.  Every write (sqlite statement, file write, fsync,
+follows them are one transaction too, and so are a contact page's contacts and the
+contact listing position after them.  Every write (sqlite statement, file write, fsync,
 rename, truncate) goes through :class:`StoreIO`, and the first one that fails marks the
 store broken: every later write raises :class:`ExportStorageError` at once, so nothing is
 committed after a failure and no state advances past a page whose items are not durable.
@@ -29,10 +33,10 @@ rewritten whole on every commit; sqlite updates only the touched rows, keeps the
 (flat memory) and commits atomically, so one transaction can cover "these chats advanced"
 and "messages.jsonl is now this many bytes long" together.
 
-``chats.jsonl`` and ``manifest.json`` are written whole to a temporary file in the same
-directory (``<name>.tmp``), fsynced, and moved over the old one (``os.replace``), so a
-reader sees the old version or the new one, never a mixture; a failed write removes its
-temporary file.
+``chats.jsonl``, ``contacts.jsonl``, ``project.json`` and ``manifest.json`` are written
+whole to a temporary file in the same directory (``<name>.tmp``), fsynced, and moved over
+the old one (``os.replace``), so a reader sees the old version or the new one, never a
+mixture; a failed write removes its temporary file.
 
 Requests are counted in ``.export.requests`` before they are sent (one byte each, fsynced),
 so the manifest's ``runs[].requests`` is exact after any crash: the bytes beyond the
@@ -57,10 +61,12 @@ import attrs
 __all__ = [
     "BUSY_TIMEOUT",
     "CHATS_FILE",
+    "CONTACTS_FILE",
     "FORMAT",
     "LOCK_FILE",
     "MANIFEST_FILE",
     "MESSAGES_FILE",
+    "PROJECT_FILE",
     "REQUESTS_FILE",
     "STATE_FILE",
     "ChatWork",
@@ -81,6 +87,8 @@ __all__ = [
 FORMAT = "smartsender-export/1"
 CHATS_FILE = "chats.jsonl"
 MESSAGES_FILE = "messages.jsonl"
+CONTACTS_FILE = "contacts.jsonl"
+PROJECT_FILE = "project.json"
 MANIFEST_FILE = "manifest.json"
 STATE_FILE = "export-state.sqlite"
 LOCK_FILE = ".export.lock"
@@ -90,6 +98,8 @@ OWN_FILES = frozenset(
     {
         CHATS_FILE,
         MESSAGES_FILE,
+        CONTACTS_FILE,
+        PROJECT_FILE,
         MANIFEST_FILE,
         STATE_FILE,
         LOCK_FILE,
@@ -99,9 +109,13 @@ OWN_FILES = frozenset(
         f"{STATE_FILE}-journal",
         f"{CHATS_FILE}.tmp",
         f"{MANIFEST_FILE}.tmp",
+        f"{CONTACTS_FILE}.tmp",
+        f"{PROJECT_FILE}.tmp",
     }
 )
 _PROBE_PREFIX = ".smartsender-probe-"
+#: What a directory holds after an export started but before it created its checkpoint.
+_BEFORE_CHECKPOINT = frozenset({LOCK_FILE, REQUESTS_FILE})
 #: Seconds a checkpoint write waits for a sqlite database locked by another process
 #: before the run stops (exit code 1; a re-run continues).
 BUSY_TIMEOUT = 5.0
@@ -332,12 +346,19 @@ def check_directory(path: Path) -> DirectoryCheck:
         except ExportStateError as exc:
             raise ExportDirError(f"{str(path)!r}: {exc}") from None
         return DirectoryCheck(path, True, identity)
-    data_files = (path / MESSAGES_FILE).exists() or (path / CHATS_FILE).exists()
-    if data_files and not (path / STATE_FILE).exists():
-        raise ExportDirError(
-            f"{str(path)!r} holds {MESSAGES_FILE} or {CHATS_FILE} but no {MANIFEST_FILE} or "
-            "checkpoint; choose an empty or new directory"
-        )
+    if not (path / STATE_FILE).exists():
+        # No checkpoint: only what an export creates before its checkpoint (the lock and
+        # the request ledger) can be ours.  A file with one of our other names
+        # (project.json is a common one) is the user's, and would be overwritten.
+        theirs = [name for name in names if name not in _BEFORE_CHECKPOINT and _is_own(name)]
+        theirs = [name for name in theirs if not name.startswith(_PROBE_PREFIX)]
+        if theirs:
+            shown = ", ".join(repr(name) for name in theirs[:3])
+            raise ExportDirError(
+                f"{str(path)!r} holds {shown} but no {MANIFEST_FILE} or checkpoint "
+                f"({STATE_FILE}), so not an export's; choose an empty or new directory, "
+                "or move them away"
+            )
     return DirectoryCheck(path, True, None)
 
 
@@ -356,7 +377,10 @@ class RunState:
     """Where the current run stands; committed with every checkpoint.
 
     ``phase`` goes ``listing`` → ``rescan`` (only if the listing read more than one page)
-    → ``messages`` → ``finishing`` → ``complete``.  ``head_at`` is the newest chat
+    → ``messages`` → ``contacts`` → ``finishing`` → ``complete``.  ``contacts`` says
+    whether this run lists the contacts (chosen when the run begins; a resume keeps it),
+    ``contacts_page`` is the next contact page to read and ``contacts_listed`` the
+    contacts stored so far.  ``head_at`` is the newest chat
     ``updatedAt`` this run has seen (microseconds); the next incremental run lists chats
     only down to it (``prev_mark``).  ``requests`` counts every request sent for this
     run, all attempts (crashed ones included), from ``.export.requests``; ``locks`` lists
@@ -376,6 +400,9 @@ class RunState:
     chats_changed: int = 0
     chats_walked: int = 0
     messages: int = 0
+    contacts: bool = True
+    contacts_page: int = 1
+    contacts_listed: int = 0
     requests: int = 0
     attempts: int = 1
     finished_at: str | None = None
@@ -479,6 +506,11 @@ _SCHEMA = (
 )""",
     "CREATE INDEX IF NOT EXISTS chats_pending ON chats (seq) WHERE pending = 1",
     "CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY, info TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS contacts (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL,          -- the run that listed it last
+    payload TEXT NOT NULL          -- the contact line (JSON): payload, tags, funnels, variables
+)""",
 )
 
 
@@ -741,8 +773,9 @@ class ExportStore:
         )
         return RunState.from_json(json.loads(rows[0][0])) if rows else None
 
-    def begin_run(self, *, full: bool) -> RunState:
-        """Start a new run after a complete one (or the first run)."""
+    def begin_run(self, *, full: bool, contacts: bool = True) -> RunState:
+        """Start a new run after a complete one (or the first run); ``contacts``: whether
+        it lists the contacts."""
         previous = self.last_complete_run()
         number = (self.run.run + 1) if self.run is not None else 1
         incremental = previous is not None and not full
@@ -752,6 +785,7 @@ class ExportStore:
             started_at=_utc_now(),
             prev_mark=previous.head_at if incremental and previous is not None else None,
             requests_from=int(self._meta("requests_attributed") or 0),
+            contacts=contacts,
         )
         run.head_at = run.prev_mark
         with self._transaction() as db:
@@ -833,6 +867,28 @@ class ExportStore:
     def count_chats(self) -> int:
         """Chats in the checkpoint."""
         return int(self._query("SELECT COUNT(*) FROM chats")[0][0])
+
+    def record_contacts(self, contacts: Sequence[tuple[int, str]]) -> int:
+        """Store one contact page ``(id, line JSON)`` for this run together with the run
+        state (the next contact page), in one transaction.  Returns how many of them this
+        run had not stored yet (a contact pushed onto the next page is stored once)."""
+        run = self.run
+        assert run is not None
+        new = 0
+        with self._transaction() as db:
+            for contact_id, payload in contacts:
+                row = db.execute("SELECT run FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+                if row is None or row[0] != run.run:
+                    new += 1
+                self.io.sql(
+                    db,
+                    "INSERT INTO contacts (id, run, payload) VALUES (?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET run = excluded.run, payload = excluded.payload",
+                    (contact_id, run.run, payload),
+                )
+            run.contacts_listed += new
+            self._save_run()
+        return new
 
     def pending_chats(self, after_seq: int, limit: int) -> list[ChatWork]:
         """The next ``limit`` chats whose messages are due, in listing order."""
@@ -964,6 +1020,51 @@ class ExportStore:
             self._set_meta("chats_lines", count)
         return count
 
+    def write_contacts_file(self) -> int:
+        """Rewrite ``contacts.jsonl`` from the contacts this run listed (by id), then drop
+        the ones it did not list (gone from the project) from the checkpoint."""
+        run = self.run
+        assert run is not None
+        count = 0
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal count
+            count = 0
+            cursor = self.db.execute(
+                "SELECT payload FROM contacts WHERE run = ? ORDER BY id", (run.run,)
+            )
+            while True:
+                rows = cursor.fetchmany(1000)
+                if not rows:
+                    break
+                yield b"".join(row[0].encode() + b"\n" for row in rows)
+                count += len(rows)
+
+        self._atomic_write(CONTACTS_FILE, chunks)
+        with self._transaction() as db:
+            self.io.sql(db, "DELETE FROM contacts WHERE run <> ?", (run.run,))
+            self._set_meta("contacts_file", {"lines": count, "run": run.run})
+        return count
+
+    def contacts_file(self) -> dict[str, Any] | None:
+        """``{"lines", "run"}`` of the last ``contacts.jsonl`` written (``None``: never)."""
+        value = self._meta("contacts_file")
+        return value if isinstance(value, dict) else None
+
+    def write_project_file(self, project: dict[str, Any]) -> None:
+        """Write ``project.json``: the ``GET /me`` answer as the server sent it."""
+        run = self.run
+        assert run is not None
+        text = json.dumps(project, indent=2, ensure_ascii=False) + "\n"
+        self._atomic_write(PROJECT_FILE, lambda: iter((text.encode(),)))
+        with self._transaction():
+            self._set_meta("project_file", {"run": run.run})
+
+    def project_file(self) -> dict[str, Any] | None:
+        """``{"run"}`` of the last ``project.json`` written (``None``: never)."""
+        value = self._meta("project_file")
+        return value if isinstance(value, dict) else None
+
     def chats_file_lines(self) -> int | None:
         """Lines of the last ``chats.jsonl`` written."""
         value = self._meta("chats_lines")
@@ -984,6 +1085,8 @@ class ExportStore:
             "files": {
                 CHATS_FILE: {"lines": self.chats_file_lines()},
                 MESSAGES_FILE: {"lines": self.committed_lines, "bytes": self.committed_offset},
+                CONTACTS_FILE: self.contacts_file(),
+                PROJECT_FILE: self.project_file(),
             },
             "checkpoint": STATE_FILE,
             "runs": runs,
