@@ -461,12 +461,23 @@ class SmartSender:
         idempotent: bool | None = None,
         operation: str | None = None,
         template: str | None = None,
+        tolerant: bool = False,
     ) -> None:
-        """Send a write whose success answer is ``{"state": true}``; anything else raises."""
+        """Send a write whose success answer is ``{"state": true}``; anything else raises.
+
+        ``tolerant`` is for writes whose answer the reference only infers (the page lost
+        the response block): there an empty 2xx body, or a JSON object with no ``state``
+        key (the object written, say), also counts as success.  ``{"state": false}``
+        always raises.
+        """
         response, _ = await self._send(
             method, path, None, json_body, idempotent, operation, template
         )
+        if tolerant and not response.content.strip():
+            return
         data = self._json(response)
+        if tolerant and isinstance(data, dict) and "state" not in data:
+            return
         if isinstance(data, dict) and data.get("state") is False:
             raise WriteRejectedError(
                 f'{method} {path}: the server answered {{"state": false}}',

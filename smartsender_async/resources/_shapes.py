@@ -168,9 +168,14 @@ class ApiResource(Resource):
         body: Mapping[str, Any] | None = None,
         *,
         idempotent: bool | None = None,
+        inferred: bool = False,
     ) -> None:
         """A write answered ``{"state": true}``; ``{"state": false}`` raises
-        :class:`~smartsender_async.errors.WriteRejectedError`."""
+        :class:`~smartsender_async.errors.WriteRejectedError`.
+
+        ``inferred``: the reference only infers the ``{"state": true}`` answer (its
+        response block was lost), so an empty 2xx body or an object without ``state`` is
+        taken as success too, rather than raising after a write that went through."""
         await self._client._acknowledge(
             method,
             fill(template, ids),
@@ -178,6 +183,7 @@ class ApiResource(Resource):
             idempotent=idempotent,
             operation=operation,
             template=template,
+            tolerant=inferred,
         )
 
     @staticmethod
