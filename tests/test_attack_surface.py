@@ -852,6 +852,29 @@ BAD: list[tuple[str, Call, type[Exception]]] = [
         lambda c: c.variables.create("s", "enum", choices="abc"),
         TypeError,
     ),
+    (
+        "variables.create-choice-space",
+        lambda c: c.variables.create("s", "enum", choices=[" x", "y"]),
+        ValueError,
+    ),
+    (
+        "variables.create-choice-dup",
+        lambda c: c.variables.create("s", "enum", choices=["x", "x"]),
+        ValueError,
+    ),
+    (
+        "pay_invoice-calendar",
+        lambda c: c.contacts.pay_invoice(
+            5,
+            order_id="a",
+            essence_id=1,
+            payment_system_id=1,
+            amount=1,
+            currency="uah",
+            date="2026-13-45 99:00:00",
+        ),
+        ValueError,
+    ),
     ("variables.update-empty", lambda c: c.variables.update(1, name=""), ValueError),
     ("definitions.create-empty", lambda c: c.definitions.create("", 1), ValueError),
     ("definitions.create-val", lambda c: c.definitions.create("a", [1]), TypeError),  # type: ignore[arg-type]
@@ -1537,7 +1560,7 @@ def test_cli_tag_exact_name_not_partial(served: Any) -> None:
 
 
 def test_cli_numeric_tag_name(served: Any) -> None:
-    """A tag named "2026" and TAG given as "2026": an id lookup must not shadow an exact name silently."""
+    """A tag named "2026" given as "2026": an id lookup must not silently attach another tag."""
     emu, g = served
     cid = emu.contact_ids()[2]
     import asyncio
@@ -1644,3 +1667,73 @@ async def test_string_path_keys_are_one_segment(
         b"/v1/contacts/5/funnels/a%3Fb%3D1",
         b"/v1/contacts/5/invoices/a%2F..%2Fb%23c",
     ]
+
+
+INFERRED_ACKS: list[tuple[str, Call]] = [
+    ("tags.update", lambda c: c.tags.update(1, name="a")),
+    ("tags.delete", lambda c: c.tags.delete(1)),
+    ("add_group", lambda c: c.contacts.add_group(5, 1)),
+    ("remove_group", lambda c: c.contacts.remove_group(5, 1)),
+    ("operators.involve", lambda c: c.operators.involve(1, False)),
+    ("merge", lambda c: c.contacts.merge(5, 6)),
+]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(204),
+        httpx.Response(200, content=b""),
+        httpx.Response(200, json={}),
+        httpx.Response(200, json={"id": 1, "name": "a"}),
+    ],
+    ids=["204", "empty", "{}", "object"],
+)
+@pytest.mark.parametrize(("name", "call"), INFERRED_ACKS, ids=[a[0] for a in INFERRED_ACKS])
+async def test_inferred_ack_is_tolerant(
+    mock: respx.MockRouter, client: SmartSender, name: str, call: Call, answer: httpx.Response
+) -> None:
+    """The reference lost these answers' blocks ({"state": true} is [INF]/[3P]): a 2xx
+    answer without a state must not raise after a write that went through."""
+    mock.route().mock(return_value=answer)
+    assert await call(client) is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, json={}),
+        httpx.Response(204),
+        httpx.Response(200, json={"state": "true"}),
+    ],
+    ids=["{}", "204", "state-str"],
+)
+async def test_documented_ack_stays_strict(
+    mock: respx.MockRouter, client: SmartSender, answer: httpx.Response
+) -> None:
+    """Documented acks ({"state": true} is DOC/CODE) keep refusing other answers."""
+    from smartsender_async import ResponseDecodeError
+
+    mock.route().mock(return_value=answer)
+    with pytest.raises(ResponseDecodeError):
+        await client.contacts.fire(5, "x")
+    mock.route().mock(return_value=httpx.Response(200, json={"state": "true"}))
+    with pytest.raises(ResponseDecodeError):
+        await client.tags.delete(1)  # a state that is there but not true is never success
+
+
+async def test_pay_invoice_refuses_iso_text(mock: respx.MockRouter, client: SmartSender) -> None:
+    """The API's form is Y-m-d H:i:s; ISO text is refused before I/O (a datetime converts)."""
+    route = mock.put("/contacts/5/invoices").mock(return_value=httpx.Response(200, json=INVOICE))
+    for text in ("2026-03-18T12:00:00", "2026-03-18T14:00:00+02:00", "2026-03-18 12:00"):
+        with pytest.raises((TypeError, ValueError)):
+            await client.contacts.pay_invoice(
+                5,
+                order_id="a",
+                essence_id=1,
+                payment_system_id=2,
+                amount=1,
+                currency="uah",
+                date=text,
+            )
+    assert not route.called
