@@ -446,7 +446,9 @@ class WriteRejectedError(ResponseDecodeError):
     answers than ``{"state": true}`` raise.
     """
 
-    def __init__(self, message: str, *, body: Any, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, body: Any = None, **kwargs: Any) -> None:
+        # body defaults to None so that the class builds with its parent's arguments (code
+        # that makes any ResponseDecodeError, such as the pickling round trip, keeps working)
         super().__init__(message, **kwargs)
         self.body = body
 

@@ -1737,3 +1737,30 @@ async def test_pay_invoice_refuses_iso_text(mock: respx.MockRouter, client: Smar
                 date=text,
             )
     assert not route.called
+
+
+async def test_group_service_id_round_trip(emu_client: tuple[Emulator, SmartSender]) -> None:
+    """The group paths take a serviceId; a listed group must say which one to pass."""
+    emu, c = emu_client
+    cid = emu.contact_ids()[0]
+    await c.contacts.add_group(cid, 77)
+    group = next(g for g in (await c.contacts.groups(cid)).items if g.service_id == 77)
+    assert group.service_id is not None
+    await c.contacts.remove_group(cid, group.service_id)
+    assert 77 not in [g.service_id for g in (await c.contacts.groups(cid)).items]
+
+
+async def test_write_rejected_pickles_with_its_body(
+    mock: respx.MockRouter, client: SmartSender
+) -> None:
+    import pickle
+
+    from smartsender_async import WriteRejectedError
+
+    mock.route().mock(return_value=httpx.Response(200, json={"state": False, "reason": "locked"}))
+    with pytest.raises(WriteRejectedError) as info:
+        await client.contacts.fire(5, "x")
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is WriteRejectedError
+    assert again.body == {"state": False, "reason": "locked"}
+    assert TOKEN not in repr(again.__dict__)
