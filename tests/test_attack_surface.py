@@ -773,6 +773,13 @@ BAD: list[tuple[str, Call, type[Exception]]] = [
     ("update-nothing", lambda c: c.contacts.update(5), ValueError),
     ("update-values-not-map", lambda c: c.contacts.update(5, values=["a"]), TypeError),  # type: ignore[arg-type]
     ("update-values-badkey", lambda c: c.contacts.update(5, values={3: "a"}), TypeError),  # type: ignore[dict-item]
+    (
+        "update-field-twice",
+        lambda c: c.contacts.update(5, first_name="A", firstName="B"),
+        ValueError,
+    ),
+    ("update-field-odd", lambda c: c.contacts.update(5, _x=1), ValueError),
+    ("update-field-dunder", lambda c: c.contacts.update(5, first__name=1), ValueError),
     ("fire-empty", lambda c: c.contacts.fire(5, ""), ValueError),
     ("fire-notstr", lambda c: c.contacts.fire(5, 3), TypeError),  # type: ignore[arg-type]
     ("merge-self", lambda c: c.contacts.merge(5, 5), ValueError),

@@ -44,6 +44,7 @@ __all__ = ["ContactsResource", "check_values"]
 T = TypeVar("T")
 
 _OUTGOING = (Text, Picture, File, Video, Audio, Voice, Animation, Location, ContactCard)
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 
@@ -276,7 +277,8 @@ class ContactsResource(ApiResource):
                 documented: most likely ``firstName``, ``lastName``, ``email``, ``phone``.
 
         Raises:
-            TypeError, ValueError: bad values, or nothing to update (no request is sent).
+            TypeError, ValueError: bad values, a field named twice (``first_name`` and
+                ``firstName``), or nothing to update (no request is sent).
             WriteRejectedError: the server answered ``{"state": false}``.
 
         Example:
@@ -288,7 +290,13 @@ class ContactsResource(ApiResource):
         ids = (check_id("contact_id", contact_id),)
         body: dict[str, Any] = {}
         for name, value in fields.items():
-            body[_camel(name)] = _wire_value(name, value)
+            if not _FIELD_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a field name (snake_case or camelCase)")
+            wire_name = _camel(name)
+            if wire_name in body:
+                # first_name= and firstName= both mean firstName: never drop one silently
+                raise ValueError(f"{name!r} repeats the field {wire_name!r}")
+            body[wire_name] = _wire_value(name, value)
         if values is not None and (wire := check_values(values)):
             body["values"] = wire
         if not body:
