@@ -1771,3 +1771,26 @@ async def test_write_rejected_pickles_with_its_body(
     assert type(again) is WriteRejectedError
     assert again.body == {"state": False, "reason": "locked"}
     assert TOKEN not in repr(again.__dict__)
+
+
+async def test_cart_line_sent_back_as_a_variant(
+    mock: respx.MockRouter, client: SmartSender
+) -> None:
+    """A ProductEssence read from the cart carries pivot (quantity) and product: not sent."""
+    mock.get("/contacts/5/checkout").mock(return_value=httpx.Response(200, json=page(ESSENCE)))
+    route = mock.post("/products").mock(return_value=httpx.Response(200, json=PRODUCT))
+    line = (await client.contacts.cart(5)).items[0]
+    await client.products.create("Pizza", essences=[line])
+    (sent,) = json.loads(route.calls[0].request.content)["essences"]
+    assert "pivot" not in sent and "product" not in sent
+    assert sent["name"] == "Large" and sent["cash"] == {"amount": 199.5, "currency": "UAH"}
+
+
+async def test_order_id_may_be_a_uuid(mock: respx.MockRouter, client: SmartSender) -> None:
+    import uuid
+
+    route = mock.get(f"/contacts/5/invoices/{UUID}").mock(
+        return_value=httpx.Response(200, json=INVOICE)
+    )
+    await client.contacts.invoice(5, uuid.UUID(UUID))
+    assert route.called

@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar, get_args
 from urllib.parse import quote
+from uuid import UUID
 
 from smartsender_async.models.common import Page
 from smartsender_async.pagination import PageStream
@@ -67,6 +68,8 @@ def _segment(text: str) -> str:
 def check_segment(name: str, value: Any) -> str:
     """A string id that goes into the path (an invoice's ``orderId``): non-empty, no
     surrounding spaces, and not ``.`` or ``..`` (which a URL resolves away)."""
+    if isinstance(value, UUID):  # an order id is a UUID in the documented example
+        value = str(value)
     text = check_text(name, value)
     if text != text.strip() or not text.strip("."):
         raise ValueError(f"{name} must be an id such as a UUID, got {value!r}")
