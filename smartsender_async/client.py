@@ -437,7 +437,44 @@ class SmartSender:
         response, info = await self._send(
             method, path, params, json_body, idempotent, operation, template
         )
+        return self._decode(method, path, response, info, self._json(response), model)
+
+    async def _write(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any,
+        model: type[T],
+        idempotent: bool | None = None,
+        operation: str | None = None,
+        template: str | None = None,
+    ) -> T:
+        """A write whose answer is the object written (``POST /tags`` → Tag); an answer of
+        ``{"state": false}`` raises :class:`WriteRejectedError` rather than decoding into
+        an empty model (every field of the created models is optional)."""
+        response, info = await self._send(
+            method, path, None, json_body, idempotent, operation, template
+        )
         data = self._json(response)
+        self._refuse_rejection(method, path, response, data)
+        return self._decode(method, path, response, info, data, model)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _refuse_rejection(method: str, path: str, response: httpx.Response, data: Any) -> None:
+        if isinstance(data, dict) and data.get("state") is False:
+            raise WriteRejectedError(
+                f'{method} {path}: the server answered {{"state": false}}',
+                body=data,
+                status_code=response.status_code,
+                raw_body=truncate_body(response.content),
+                response=response,
+            )
+
+    @staticmethod
+    def _decode(
+        method: str, path: str, response: httpx.Response, info: ResponseInfo, data: Any, model: Any
+    ) -> Any:
         if model is None:
             return data
         try:
@@ -478,14 +515,7 @@ class SmartSender:
         data = self._json(response)
         if tolerant and isinstance(data, dict) and "state" not in data:
             return
-        if isinstance(data, dict) and data.get("state") is False:
-            raise WriteRejectedError(
-                f'{method} {path}: the server answered {{"state": false}}',
-                body=data,
-                status_code=response.status_code,
-                raw_body=truncate_body(response.content),
-                response=response,
-            )
+        self._refuse_rejection(method, path, response, data)
         if not (isinstance(data, dict) and data.get("state") is True):
             raise ResponseDecodeError(
                 f'{method} {path}: expected {{"state": true}}',

@@ -1794,3 +1794,40 @@ async def test_order_id_may_be_a_uuid(mock: respx.MockRouter, client: SmartSende
     )
     await client.contacts.invoice(5, uuid.UUID(UUID))
     assert route.called
+
+
+CREATES: list[tuple[str, Call]] = [
+    ("tags.create", lambda c: c.tags.create("a")),
+    ("create_gate", lambda c: c.channels.create_gate(1, identifier="1", first_name="A")),
+    ("create_invoice", lambda c: c.contacts.create_invoice(5, essence_id=1, payment_system_id=2)),
+    (
+        "pay_invoice",
+        lambda c: c.contacts.pay_invoice(
+            5,
+            order_id="a",
+            essence_id=1,
+            payment_system_id=2,
+            amount=1,
+            currency="uah",
+            date="2026-03-18 12:00:00",
+        ),
+    ),
+    ("products.create", lambda c: c.products.create("P", essences=[{"name": "x"}])),
+    ("products.update", lambda c: c.products.update(1, name="x")),
+    ("definitions.create", lambda c: c.definitions.create("a", 1)),
+    ("variables.create", lambda c: c.variables.create("a", "string")),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), CREATES, ids=[a[0] for a in CREATES])
+async def test_create_answered_state_false_raises(
+    mock: respx.MockRouter, client: SmartSender, name: str, call: Call
+) -> None:
+    """Every field of the created models is optional, so {"state": false} used to decode
+    into an empty model: a failed write that looked like a success."""
+    from smartsender_async import WriteRejectedError
+
+    mock.route().mock(return_value=httpx.Response(200, json={"state": False, "message": "no"}))
+    with pytest.raises(WriteRejectedError) as info:
+        await call(client)
+    assert info.value.body == {"state": False, "message": "no"}

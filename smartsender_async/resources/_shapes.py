@@ -151,8 +151,9 @@ class ApiResource(Resource):
         *,
         idempotent: bool | None = None,
     ) -> M:
-        """A write whose answer is the object written (``POST /tags`` → Tag)."""
-        return await self._client.request(
+        """A write whose answer is the object written (``POST /tags`` → Tag);
+        ``{"state": false}`` raises :class:`~smartsender_async.errors.WriteRejectedError`."""
+        return await self._client._write(
             method,
             fill(template, ids),
             json_body=None if body is None else dict(body),
