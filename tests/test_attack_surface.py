@@ -1831,3 +1831,15 @@ async def test_create_answered_state_false_raises(
     with pytest.raises(WriteRejectedError) as info:
         await call(client)
     assert info.value.body == {"state": False, "message": "no"}
+
+
+def test_cli_tag_other_scripts_digits_are_not_an_id(served: Any) -> None:
+    """int("١٢") is 12: Arabic-Indic digits must not attach tag 12."""
+    emu, g = served
+    cid = emu.contact_ids()[3]
+    have = {t["id"] for t in emu.contact(cid)["tags"]}
+    tag = next(t["id"] for t in emu.tags() if t["id"] not in have)
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(tag))
+    code, _ = run_cli(*g, "contact", "tag", str(cid), arabic)
+    assert code != 0
+    assert tag not in [t["id"] for t in emu.contact(cid)["tags"]]
