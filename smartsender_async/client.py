@@ -503,8 +503,8 @@ class SmartSender:
         """Send a write whose success answer is ``{"state": true}``; anything else raises.
 
         ``tolerant`` is for writes whose answer the reference only infers (the page lost
-        the response block): there an empty 2xx body, or a JSON object with no ``state``
-        key (the object written, say), also counts as success.  ``{"state": false}``
+        the response block): there an empty 2xx body, ``[]``, or a JSON object with no
+        ``state`` key (the object written, say), also counts as success.  ``{"state": false}``
         always raises.
         """
         response, _ = await self._send(
@@ -513,8 +513,8 @@ class SmartSender:
         if tolerant and not response.content.strip():
             return
         data = self._json(response)
-        if tolerant and isinstance(data, dict) and "state" not in data:
-            return
+        if tolerant and (data == [] or (isinstance(data, dict) and "state" not in data)):
+            return  # [] is PHP's json_encode([]): Laravel's empty answer
         self._refuse_rejection(method, path, response, data)
         if not (isinstance(data, dict) and data.get("state") is True):
             raise ResponseDecodeError(

@@ -1693,8 +1693,9 @@ INFERRED_ACKS: list[tuple[str, Call]] = [
         httpx.Response(200, content=b""),
         httpx.Response(200, json={}),
         httpx.Response(200, json={"id": 1, "name": "a"}),
+        httpx.Response(200, json=[]),
     ],
-    ids=["204", "empty", "{}", "object"],
+    ids=["204", "empty", "{}", "object", "[]"],
 )
 @pytest.mark.parametrize(("name", "call"), INFERRED_ACKS, ids=[a[0] for a in INFERRED_ACKS])
 async def test_inferred_ack_is_tolerant(
