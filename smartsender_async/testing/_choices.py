@@ -91,10 +91,11 @@ CHOICES: tuple[Behaviour, ...] = (
         "timestamps",
         "inferred",
         (
-            "Timestamps are RFC 3339 UTC with microseconds, e.g. 2026-03-18T16:40:12.000000Z; "
-            "the clock starts at a fixed instant unless told otherwise."
+            "Timestamps are RFC 3339 UTC with whole seconds written with microseconds, e.g. "
+            "2026-03-18T16:40:12.000000Z; the clock starts at a fixed instant unless told "
+            "otherwise; a new message stamps its chat's updatedAt with the same second."
         ),
-        "Emulator(epoch=datetime or Unix seconds)",
+        "Emulator(epoch=datetime or Unix seconds), serve --epoch TIME|now",
     ),
     Behaviour(
         "message-order",
@@ -472,11 +473,5 @@ CHOICES: tuple[Behaviour, ...] = (
         "choice",
         "The emulator sends no Date header of its own (served by uvicorn, Date is this "
         "machine's time, not the emulator's clock).",
-    ),
-    Behaviour(
-        "timestamps",
-        "inferred",
-        "Timestamps are RFC 3339 UTC with whole seconds ('2026-03-18T16:40:12.000000Z'); a "
-        "new message stamps its chat's updatedAt with the same second.",
     ),
 )
