@@ -447,8 +447,6 @@ class WriteRejectedError(ResponseDecodeError):
     """
 
     def __init__(self, message: str, *, body: Any = None, **kwargs: Any) -> None:
-        # body defaults to None so that the class builds with its parent's arguments (code
-        # that makes any ResponseDecodeError, such as the pickling round trip, keeps working)
         super().__init__(message, **kwargs)
         self.body = body
 

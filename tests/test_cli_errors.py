@@ -175,7 +175,7 @@ def test_the_servers_422_message_is_shown() -> None:
 
 
 def test_a_refused_connection_is_exit_1(tmp_path: Path) -> None:
-    args = ["--base-url", "http://127.0.0.1:9/v1", "--token", "tok-refused-1234", "--rate", "off"]
+    args = ["--base-url", "http://127.0.0.1:9/v1", "--token", "t", "--rate", "off"]
     result = CliRunner().invoke(cli, [*args, "export", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "connection" in one_line(result).lower()

@@ -1309,7 +1309,6 @@ async def test_dot_segments_cannot_turn_a_call_into_another(
 ) -> None:
     """``DELETE /contacts/5/funnels/..`` would reach the server as ``DELETE /contacts/5``."""
     mock.route().respond(json=ACK)
-    # TypeError for a group's "...": service ids are strict ids since the merge of i16
     with pytest.raises((TypeError, ValueError)):
         await call(client)
     assert mock.calls.call_count == 0

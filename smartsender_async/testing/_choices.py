@@ -91,11 +91,10 @@ CHOICES: tuple[Behaviour, ...] = (
         "timestamps",
         "inferred",
         (
-            "Timestamps are RFC 3339 UTC with whole seconds written with microseconds, e.g. "
-            "2026-03-18T16:40:12.000000Z; the clock starts at a fixed instant unless told "
-            "otherwise; a new message stamps its chat's updatedAt with the same second."
+            "Timestamps are RFC 3339 UTC with microseconds, e.g. 2026-03-18T16:40:12.000000Z; "
+            "the clock starts at a fixed instant unless told otherwise."
         ),
-        "Emulator(epoch=datetime or Unix seconds), serve --epoch TIME|now",
+        "Emulator(epoch=datetime or Unix seconds)",
     ),
     Behaviour(
         "message-order",
@@ -473,5 +472,11 @@ CHOICES: tuple[Behaviour, ...] = (
         "choice",
         "The emulator sends no Date header of its own (served by uvicorn, Date is this "
         "machine's time, not the emulator's clock).",
+    ),
+    Behaviour(
+        "timestamp-seconds",
+        "inferred",
+        "Timestamps are RFC 3339 UTC with whole seconds ('2026-03-18T16:40:12.000000Z'); a "
+        "new message stamps its chat's updatedAt with the same second.",
     ),
 )
