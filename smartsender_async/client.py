@@ -528,7 +528,44 @@ class SmartSender:
         response, info = await self._send(
             method, path, params, json_body, idempotent, operation, template
         )
+        return self._decode(method, path, response, info, self._json(response), model)
+
+    async def _write(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any,
+        model: type[T],
+        idempotent: bool | None = None,
+        operation: str | None = None,
+        template: str | None = None,
+    ) -> T:
+        """A write whose answer is the object written (``POST /tags`` → Tag); an answer of
+        ``{"state": false}`` raises :class:`WriteRejectedError` rather than decoding into
+        an empty model (every field of the created models is optional)."""
+        response, info = await self._send(
+            method, path, None, json_body, idempotent, operation, template
+        )
         data = self._json(response)
+        self._refuse_rejection(method, path, response, data)
+        return self._decode(method, path, response, info, data, model)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _refuse_rejection(method: str, path: str, response: httpx.Response, data: Any) -> None:
+        if isinstance(data, dict) and data.get("state") is False:
+            raise WriteRejectedError(
+                f'{method} {path}: the server answered {{"state": false}}',
+                body=data,
+                status_code=response.status_code,
+                raw_body=truncate_body(response.content),
+                response=response,
+            )
+
+    @staticmethod
+    def _decode(
+        method: str, path: str, response: httpx.Response, info: ResponseInfo, data: Any, model: Any
+    ) -> Any:
         if model is None:
             return data
         try:
@@ -552,20 +589,24 @@ class SmartSender:
         idempotent: bool | None = None,
         operation: str | None = None,
         template: str | None = None,
+        tolerant: bool = False,
     ) -> None:
-        """Send a write whose success answer is ``{"state": true}``; anything else raises."""
+        """Send a write whose success answer is ``{"state": true}``; anything else raises.
+
+        ``tolerant`` is for writes whose answer the reference only infers (the page lost
+        the response block): there an empty 2xx body, ``[]``, or a JSON object with no
+        ``state`` key (the object written, say), also counts as success.  ``{"state": false}``
+        always raises.
+        """
         response, _ = await self._send(
             method, path, None, json_body, idempotent, operation, template
         )
+        if tolerant and not response.content.strip():
+            return
         data = self._json(response)
-        if isinstance(data, dict) and data.get("state") is False:
-            raise WriteRejectedError(
-                f'{method} {path}: the server answered {{"state": false}}',
-                body=data,
-                status_code=response.status_code,
-                raw_body=truncate_body(response.content),
-                response=response,
-            )
+        if tolerant and (data == [] or (isinstance(data, dict) and "state" not in data)):
+            return  # [] is PHP's json_encode([]): Laravel's empty answer
+        self._refuse_rejection(method, path, response, data)
         if not (isinstance(data, dict) and data.get("state") is True):
             raise ResponseDecodeError(
                 f'{method} {path}: expected {{"state": true}}',

@@ -163,7 +163,7 @@ async def resolve_tag(client: SmartSender, tag: str) -> tuple[int, str]:
         CommandError: no tag, or more than one, has that exact name.
     """
     text = tag.strip()
-    if text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and int(text) > 0:  # "١٢" is a name, not tag 12
         return int(text), f"tag {int(text)}"
     exact: list[int] = []
     async with client.tags.stream(text) as stream:

@@ -77,12 +77,21 @@ class Group:
 
     Its fields are not documented: ``id`` and ``name`` are assumed, anything else the
     server sends is in ``extra``.  Which key ``contacts.add_group`` takes (the path says
-    ``serviceId``) is unknown; look in ``extra`` for a ``serviceId``.
+    ``serviceId``) is unknown; :attr:`service_id` reads a ``serviceId`` when one is sent.
     """
 
     id: int | None = None
     name: str | None = None
     extra: Mapping[str, Any] = attrs.field(default=EMPTY, repr=False, hash=False)
+
+    @property
+    def service_id(self) -> int | None:
+        """The group's ``serviceId`` (the key the group paths name), when the server sends
+        one as an integer id; ``None`` otherwise.  [UNK]: no model page was found."""
+        from smartsender_async.models.chats import _extra_value
+
+        value = _extra_value(self.extra, "serviceId", "int")
+        return value if isinstance(value, int) and value > 0 else None
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar, get_args
 from urllib.parse import quote
+from uuid import UUID
 
 from smartsender_async.models.common import Page
 from smartsender_async.pagination import PageStream
@@ -67,6 +68,8 @@ def _segment(text: str) -> str:
 def check_segment(name: str, value: Any) -> str:
     """A string id that goes into the path (an invoice's ``orderId``): non-empty, no
     surrounding spaces, and not ``.`` or ``..`` (which a URL resolves away)."""
+    if isinstance(value, UUID):  # an order id is a UUID in the documented example
+        value = str(value)
     text = check_text(name, value)
     if text != text.strip() or not text.strip("."):
         raise ValueError(f"{name} must be an id such as a UUID, got {value!r}")
@@ -148,8 +151,9 @@ class ApiResource(Resource):
         *,
         idempotent: bool | None = None,
     ) -> M:
-        """A write whose answer is the object written (``POST /tags`` → Tag)."""
-        return await self._client.request(
+        """A write whose answer is the object written (``POST /tags`` → Tag);
+        ``{"state": false}`` raises :class:`~smartsender_async.errors.WriteRejectedError`."""
+        return await self._client._write(
             method,
             fill(template, ids),
             json_body=None if body is None else dict(body),
@@ -168,9 +172,14 @@ class ApiResource(Resource):
         body: Mapping[str, Any] | None = None,
         *,
         idempotent: bool | None = None,
+        inferred: bool = False,
     ) -> None:
         """A write answered ``{"state": true}``; ``{"state": false}`` raises
-        :class:`~smartsender_async.errors.WriteRejectedError`."""
+        :class:`~smartsender_async.errors.WriteRejectedError`.
+
+        ``inferred``: the reference only infers the ``{"state": true}`` answer (its
+        response block was lost), so an empty 2xx body or an object without ``state`` is
+        taken as success too, rather than raising after a write that went through."""
         await self._client._acknowledge(
             method,
             fill(template, ids),
@@ -178,6 +187,7 @@ class ApiResource(Resource):
             idempotent=idempotent,
             operation=operation,
             template=template,
+            tolerant=inferred,
         )
 
     @staticmethod

@@ -44,6 +44,7 @@ __all__ = ["ContactsResource", "check_values"]
 T = TypeVar("T")
 
 _OUTGOING = (Text, Picture, File, Video, Audio, Voice, Animation, Location, ContactCard)
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 
@@ -86,6 +87,10 @@ def _check_date(value: Any) -> str:
     if isinstance(value, date):
         return f"{value:%Y-%m-%d} 00:00:00"
     if isinstance(value, str) and _DATE.fullmatch(value):
+        try:  # the form is right; the calendar must be too ("2026-13-45" is not a date)
+            datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise ValueError(f"date is not a real date and time: {value!r}") from None
         return value
     raise TypeError(f"date must be a datetime or a 'YYYY-MM-DD HH:MM:SS' string, got {value!r}")
 
@@ -272,7 +277,8 @@ class ContactsResource(ApiResource):
                 documented: most likely ``firstName``, ``lastName``, ``email``, ``phone``.
 
         Raises:
-            TypeError, ValueError: bad values, or nothing to update (no request is sent).
+            TypeError, ValueError: bad values, a field named twice (``first_name`` and
+                ``firstName``), or nothing to update (no request is sent).
             WriteRejectedError: the server answered ``{"state": false}``.
 
         Example:
@@ -284,7 +290,13 @@ class ContactsResource(ApiResource):
         ids = (check_id("contact_id", contact_id),)
         body: dict[str, Any] = {}
         for name, value in fields.items():
-            body[_camel(name)] = _wire_value(name, value)
+            if not _FIELD_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a field name (snake_case or camelCase)")
+            wire_name = _camel(name)
+            if wire_name in body:
+                # first_name= and firstName= both mean firstName: never drop one silently
+                raise ValueError(f"{name!r} repeats the field {wire_name!r}")
+            body[wire_name] = _wire_value(name, value)
         if values is not None and (wire := check_values(values)):
             body["values"] = wire
         if not body:
@@ -309,12 +321,14 @@ class ContactsResource(ApiResource):
 
         Known only from a third-party catalog, which says ``other_id`` is merged into
         ``contact_id``.  Which contact survives is **unknown**: re-read both afterwards.
+        The answer is the catalog's ``{"state": true}``; an empty 2xx answer or an object
+        without ``state`` is taken as success too (``{"state": false}`` still raises).
         """
         ids = (check_id("contact_id", contact_id), check_id("other_id", other_id))
         if ids[0] == ids[1]:
             raise ValueError("contact_id and other_id must be different contacts")
         template = "/contacts/{contactId}/unite/{targetContactId}"
-        await self._ack("POST", "contacts.merge", template, ids)
+        await self._ack("POST", "contacts.merge", template, ids, inferred=True)
 
     # ------------------------------------------------------------------ tags
 
@@ -389,17 +403,22 @@ class ContactsResource(ApiResource):
     async def add_group(self, contact_id: int, service_id: int) -> None:
         """Add the contact to a group (``POST /contacts/{contactId}/groups/{serviceId}``).
 
-        The answer is assumed to be ``{"state": true}`` (the documented block was lost).
+        The answer is assumed to be ``{"state": true}`` (the documented block was lost),
+        so an empty 2xx answer or an object without ``state`` is taken as success too;
+        ``{"state": false}`` raises :class:`~smartsender_async.WriteRejectedError`.
         """
         ids = (check_id("contact_id", contact_id), check_id("service_id", service_id))
         template = "/contacts/{contactId}/groups/{serviceId}"
-        await self._ack("POST", "contacts.add_group", template, ids)
+        await self._ack("POST", "contacts.add_group", template, ids, inferred=True)
 
     async def remove_group(self, contact_id: int, service_id: int) -> None:
-        """Take the contact out of a group (``DELETE /contacts/{id}/groups/{serviceId}``)."""
+        """Take the contact out of a group (``DELETE /contacts/{id}/groups/{serviceId}``).
+
+        The answer is inferred, as for :meth:`add_group`.
+        """
         ids = (check_id("contact_id", contact_id), check_id("service_id", service_id))
         template = "/contacts/{contactId}/groups/{serviceId}"
-        await self._ack("DELETE", "contacts.remove_group", template, ids)
+        await self._ack("DELETE", "contacts.remove_group", template, ids, inferred=True)
 
     # ------------------------------------------------------------------ cart and invoices
 
@@ -488,7 +507,8 @@ class ContactsResource(ApiResource):
             amount: the amount paid (positive; an int, a float or a Decimal).
             currency: a 3-letter code; sent lower-case (``"UAH"`` → ``"uah"``).
             date: when it was paid: a datetime (an aware one is converted to UTC), a
-                date (midnight) or a ``"YYYY-MM-DD HH:MM:SS"`` string.
+                date (midnight) or a ``"YYYY-MM-DD HH:MM:SS"`` string (other forms,
+                ISO 8601's ``T`` included, are refused: pass a datetime instead).
         """
         ids = (check_id("contact_id", contact_id),)
         body = {

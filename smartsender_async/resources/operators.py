@@ -18,8 +18,12 @@ class OperatorsResource(Listing[Operator], area="operators"):
         """Turn an operator's automatic chat assignment on or off
         (``PUT /operators/{operatorId}/involve`` with ``{"state": enabled}``).
 
-        The answer is assumed to be ``{"state": true}`` (the documented block was lost).
+        The answer is assumed to be ``{"state": true}`` (the documented block was lost),
+        so an empty 2xx answer or an object without ``state`` counts as success too;
+        ``{"state": false}`` raises :class:`~smartsender_async.WriteRejectedError`.
         """
         ids = (check_id("operator_id", operator_id),)
         body = {"state": check_bool("enabled", enabled)}
-        await self._ack("PUT", "operators.involve", "/operators/{operatorId}/involve", ids, body)
+        await self._ack(
+            "PUT", "operators.involve", "/operators/{operatorId}/involve", ids, body, inferred=True
+        )

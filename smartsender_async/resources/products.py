@@ -19,6 +19,9 @@ def _check_ids(name: str, values: Any) -> list[int]:
     return [check_id(f"{name}[]", v) for v in values]
 
 
+_READ_ONLY_ESSENCE_KEYS = frozenset({"pivot", "product"})
+
+
 def _check_essences(essences: Any) -> list[dict[str, Any]]:
     """At least one variant: a :class:`ProductEssence` or its wire dict each."""
     if isinstance(essences, (str, bytes, Mapping)) or not isinstance(essences, Iterable):
@@ -26,7 +29,14 @@ def _check_essences(essences: Any) -> list[dict[str, Any]]:
     out = []
     for item in essences:
         if isinstance(item, ProductEssence):
-            wire = {k: v for k, v in unstructure_record(item).items() if v is not None}
+            # A variant read back (a cart line, an invoice's essence) also carries its
+            # cart context (pivot: the quantity) and its owner (product): those are not the
+            # variant's own values, so they are not sent back ("without temporary values").
+            wire = {
+                k: v
+                for k, v in unstructure_record(item).items()
+                if v is not None and k not in _READ_ONLY_ESSENCE_KEYS
+            }
         elif isinstance(item, Mapping):
             wire = dict(item)
         else:

@@ -48,7 +48,12 @@ class TagsResource(SearchableListing[Tag], area="tags"):
     async def update(
         self, tag_id: int, *, name: str | None = None, color: str | None = None
     ) -> None:
-        """Rename or recolour a tag (``PUT /tags/{tagId}``; path and answer inferred)."""
+        """Rename or recolour a tag (``PUT /tags/{tagId}``; path and answer inferred).
+
+        As the answer is inferred, an empty 2xx answer or an object without ``state``
+        (the tag itself, say) counts as success; ``{"state": false}`` raises
+        :class:`~smartsender_async.WriteRejectedError`.
+        """
         ids = (check_id("tag_id", tag_id),)
         body = {}
         if name is not None:
@@ -57,9 +62,10 @@ class TagsResource(SearchableListing[Tag], area="tags"):
             body["color"] = check_color(color)
         if not body:
             raise ValueError("nothing to update: pass name= and/or color=")
-        await self._ack("PUT", "tags.update", "/tags/{tagId}", ids, body)
+        await self._ack("PUT", "tags.update", "/tags/{tagId}", ids, body, inferred=True)
 
     async def delete(self, tag_id: int) -> None:
-        """Delete a tag (``DELETE /tags/{tagId}``; path and answer inferred)."""
+        """Delete a tag (``DELETE /tags/{tagId}``; path and answer inferred, taken as
+        :meth:`update` takes it)."""
         ids = (check_id("tag_id", tag_id),)
-        await self._ack("DELETE", "tags.delete", "/tags/{tagId}", ids)
+        await self._ack("DELETE", "tags.delete", "/tags/{tagId}", ids, inferred=True)

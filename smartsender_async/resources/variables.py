@@ -26,6 +26,11 @@ def _check_choices(choices: Any) -> str:
     for item in items:
         if "," in item:
             raise ValueError(f"choices are sent comma-separated, so none may hold ',': {item!r}")
+        if item != item.strip():
+            # a server splitting on "," may trim, turning " S" into a second "S"
+            raise ValueError(f"choices must not start or end with spaces: {item!r}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"choices must be distinct, got {items!r}")
     return ",".join(items)
 
 
