@@ -33,7 +33,7 @@ from typing import Any, Literal
 import anyio
 import attrs
 
-from smartsender_async.changes import START, ChangeTracker, ChatChange, Position
+from smartsender_async.changes import START, ChangeTracker, ChatChange, Position, seconds
 from smartsender_async.errors import APIConnectionError, RateLimitedError, ServerError
 from smartsender_async.models.chats import Chat
 from smartsender_async.models.messages import Message
@@ -52,6 +52,10 @@ BACKOFF_FACTOR = 1.5
 FULL_LISTING_FACTOR = 6
 #: Requests the budget lets go back to back after a quiet spell.
 BUDGET_BURST = 10
+#: After a poll that found new messages (or chat events) the next poll comes this
+#: fraction of ``interval`` after its start: an active project is polled sooner, while an
+#: idle one still costs one request per ``interval`` (the budget caps the active rate).
+ACTIVE_FACTOR = 0.5
 
 
 @attrs.frozen
@@ -101,6 +105,13 @@ class _Budget:
             await self._sleep(allowed - now)
 
 
+def _settle_only(change: ChatChange) -> bool:
+    """Whether ``change`` only re-reads a chat to settle its second (``updatedAt`` unmoved)."""
+    listed = change.chat.updated_at
+    updated = change.before.updated
+    return updated is not None and listed is not None and seconds(listed) == updated
+
+
 def _check_seconds(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, got {value!r}")
@@ -120,7 +131,8 @@ class Watch:
 
     Args:
         client: an open :class:`~smartsender_async.SmartSender`.
-        interval: seconds between polls (start to start) while there is activity.
+        interval: seconds between polls, start to start, of an idle project; a poll that
+            found something is followed by the next one after ``interval / 2``.
         position: ``None`` (start now, no backlog), :data:`START` (replay everything),
             or an ``event.position`` saved earlier (resume right after that event).
         inbound_only: only messages the contact wrote (``sender.type == "contact"``).
@@ -260,6 +272,7 @@ class Watch:
         if self._started:
             return
         while True:
+            began = self._clock()
             try:
                 await self._tracker.start()
                 break
@@ -276,7 +289,9 @@ class Watch:
             now = self._clock()
             if due is not None and due > now:
                 await self._sleep(due - now)
-            self._next_poll = self._clock() + self.interval
+            # The first poll is one interval after the baseline's start, not after this
+            # wait: a message in another chat during the wait must not wait longer.
+            self._next_poll = began + self.interval
             try:
                 for change in self._tracker.unsettled():
                     await self._read_one(change)
@@ -305,8 +320,12 @@ class Watch:
             if now < self._next_poll:
                 await self._sleep(self._next_poll - now)
             started = self._clock()
+            self._activity = False  # "active" is what this poll finds
             changes = await self._tracker.scan()
-            self._changes.extend(changes)
+            # Chats whose updatedAt moved have new messages for sure: read them first, and
+            # the re-reads that only settle a second already read (usually nothing new)
+            # after them, so a settle re-read never delays a new message.
+            self._changes.extend(sorted(changes, key=_settle_only))
             self._scan_active = True
             self._poll_started = started
         except (ServerError, APIConnectionError, RateLimitedError) as exc:
@@ -358,7 +377,7 @@ class Watch:
             self._idle += 1
             if self._idle >= IDLE_POLLS_BEFORE_BACKOFF:
                 self._current = min(self.max_interval, self._current * BACKOFF_FACTOR)
-        period = self._current
+        period = self._current * ACTIVE_FACTOR if active else self._current
         if self._tracker.mode == "full":
             period = max(period, FULL_LISTING_FACTOR * self.interval)
         next_poll = self._poll_started + period

@@ -132,7 +132,10 @@ def _json_line(event: WatchEvent) -> str:
     "--interval",
     type=click.FloatRange(min=0.05, max=3600),
     default=None,
-    help="Seconds between polls while there is activity (default 5; 2 on the demo).",
+    help=(
+        "Seconds between polls of an idle project; half that after a poll found "
+        "something (default 5; 2 on the demo)."
+    ),
 )
 @click.option("--chat-changes", is_flag=True, help="Also report chats whose state changed.")
 @click.option("--from-start", is_flag=True, help="Replay every message from the beginning.")
