@@ -149,3 +149,37 @@ def test_the_export_settles_through_the_engines_server_side_rule(
     assert walk.settled(9_999_999)
     assert not walk.settled(10_000_000)
     assert spy.args == [(9, 10), (10, 10)]  # the server's whole seconds, never our clock
+
+
+@pytest.mark.parametrize(
+    ("at", "mid", "mark_at", "ids", "new"),
+    [
+        (11, 1, 10, {1}, True),  # younger than the mark
+        (10, 2, 10, {1}, True),  # the mark's second, not yet seen
+        (10, 1, 10, {1}, False),  # the mark's second, seen
+        (9, 3, 10, {1}, False),  # older
+        (None, 4, 10, {1}, True),  # no timestamp: by id
+        (None, 1, 10, {1}, False),
+        (5, 1, None, set(), True),  # no mark: everything
+    ],
+)
+def test_the_same_second_rule(
+    at: int | None, mid: int, mark_at: int | None, ids: set[int], new: bool
+) -> None:
+    assert changes.is_new(at, mid, mark_at, ids) is new
+    assert changes.is_below(at, mark_at) is (
+        at is not None and mark_at is not None and at < mark_at
+    )
+
+
+def test_marks_move_forward_only() -> None:
+    ids: set[int] = {1}
+    assert changes.raise_mark(10, ids, 10, 2) == 10 and ids == {1, 2}
+    assert changes.raise_mark(10, ids, 9, 3) == 10 and ids == {1, 2}  # older: no change
+    assert changes.raise_mark(10, ids, None, 4) == 10 and ids == {1, 2}
+    assert changes.raise_mark(10, ids, 12, 5) == 12 and ids == {5}
+    assert changes.merge_marks(10, [1], 10, [2]) == (10, {1, 2})
+    assert changes.merge_marks(10, [1], 11, [2]) == (11, {2})
+    assert changes.merge_marks(10, [1], None, []) == (10, {1})
+    assert changes.merge_marks(None, [], 9, [3]) == (9, {3})
+    assert changes.merge_marks(10, [1], 9, [3]) == (10, {1})  # never backwards
