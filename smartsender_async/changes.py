@@ -68,6 +68,11 @@ __all__ = [
     "ChatChange",
     "ChatMark",
     "Position",
+    "is_below",
+    "is_new",
+    "merge_marks",
+    "raise_mark",
+    "server_past",
 ]
 
 logger = logging.getLogger("smartsender_async.changes")
@@ -94,6 +99,141 @@ def seconds(value: datetime | None) -> int | None:
     return math.floor(value.timestamp())
 
 
+# -- the decision rules ---------------------------------------------------------------------
+#
+# Shared by the watch (through ChangeTracker) and the incremental export (cli/_export.py and
+# cli/_store.py call these same functions).  They are unit-agnostic: ``at`` and the mark
+# must be in the same unit (the tracker uses Unix seconds, the export's checkpoint
+# microseconds of whole-second timestamps); only order and equality are used.
+
+
+def is_new(at: int | None, message_id: int, mark_at: int | None, mark_ids: Iterable[int]) -> bool:
+    """The same-second rule: whether a message is not accounted for by a mark.
+
+    A mark is the newest timestamp accounted for (``mark_at``) plus the ids of the messages
+    of exactly that timestamp that were accounted for (``mark_ids``).  A message is new
+    when it is younger than the mark, or of the mark's second with an id not in
+    ``mark_ids``; everything is new against no mark; a message without a timestamp is new
+    unless its id is in ``mark_ids``.
+
+    Args:
+        at: the message's ``createdAt`` (same unit as ``mark_at``), or ``None``.
+        message_id: the message's id.
+        mark_at: the mark's timestamp, ``None`` when nothing is accounted for.
+        mark_ids: ids accounted for at ``mark_at``.
+
+    Returns:
+        ``True`` when the message must be written/delivered.
+
+    Example:
+        >>> is_new(10, 7, 10, {5})
+        True
+        >>> is_new(10, 5, 10, {5}), is_new(9, 8, 10, {5})
+        (False, False)
+    """
+    if mark_at is None:
+        return True
+    if at is None:
+        return message_id not in mark_ids
+    return at > mark_at or (at == mark_at and message_id not in mark_ids)
+
+
+def is_below(at: int | None, mark_at: int | None) -> bool:
+    """Whether a message is older than the mark (a newest-first read can stop there).
+
+    Every message older than a mark is accounted for, so the first one met ends a read.
+
+    Args:
+        at: the message's ``createdAt`` (same unit as ``mark_at``), or ``None``.
+        mark_at: the mark's timestamp, or ``None``.
+
+    Returns:
+        ``True`` only when both are known and ``at < mark_at``.
+    """
+    return mark_at is not None and at is not None and at < mark_at
+
+
+def raise_mark(
+    mark_at: int | None, mark_ids: set[int], at: int | None, message_id: int
+) -> int | None:
+    """Move a mark forward over one message now accounted for; returns the new ``mark_at``.
+
+    ``mark_ids`` is updated in place: it restarts with the message when the message is
+    younger than the mark, and gains it when it is of the mark's second.  A message
+    without a timestamp, or older than the mark, leaves the mark as it is.
+
+    Args:
+        mark_at: the mark's timestamp, or ``None``.
+        mark_ids: ids accounted for at ``mark_at`` (modified).
+        at: the message's ``createdAt`` (same unit), or ``None``.
+        message_id: the message's id.
+
+    Returns:
+        The mark's timestamp after the message.
+    """
+    if at is None:
+        return mark_at
+    if mark_at is None or at > mark_at:
+        mark_ids.clear()
+        mark_ids.add(message_id)
+        return at
+    if at == mark_at:
+        mark_ids.add(message_id)
+    return mark_at
+
+
+def merge_marks(
+    a_at: int | None, a_ids: Iterable[int], b_at: int | None, b_ids: Iterable[int]
+) -> tuple[int | None, set[int]]:
+    """The mark that accounts for both marks' messages: the newer one, or the union of
+    the ids when both are of the same second.
+
+    Args:
+        a_at: the first mark's timestamp (``None``: nothing).
+        a_ids: its ids.
+        b_at: the second mark's timestamp (``None``: nothing).
+        b_ids: its ids.
+
+    Returns:
+        ``(mark_at, mark_ids)``.
+    """
+    if b_at is None:
+        return a_at, set(a_ids)
+    if a_at is None or b_at > a_at:
+        return b_at, set(b_ids)
+    if b_at == a_at:
+        return a_at, set(a_ids) | set(b_ids)
+    return a_at, set(a_ids)
+
+
+def server_past(second: float | None, server_second: float | None) -> bool:
+    """The settled rule, from server-side evidence only: whether the server had left
+    ``second`` when it had already stamped ``server_second``.
+
+    Timestamps are whole seconds, so a read sent after the server returned a timestamp of
+    a later second cannot be followed by another message of ``second`` (without a later
+    ``updatedAt``).  Both values are the server's own timestamps, never a reading of this
+    machine's clock.
+
+    Args:
+        second: the second in question (``None``: nothing to settle).
+        server_second: the newest second the server had returned before the read was
+            sent (``None``: no evidence).
+
+    Returns:
+        ``True`` when settled.
+
+    Example:
+        >>> server_past(10, 11), server_past(10, 10), server_past(10, None)
+        (True, False, False)
+    """
+    if second is None:
+        return True
+    if server_second is None:
+        return False
+    return server_second > second
+
+
 @attrs.frozen
 class ChatMark:
     """What is accounted for in one chat.
@@ -113,18 +253,12 @@ class ChatMark:
     settled: bool = False
 
     def is_new(self, message: Message) -> bool:
-        """Whether ``message`` is not accounted for by this mark."""
-        at = seconds(message.created_at)
-        if self.sec is None:
-            return True
-        if at is None:
-            return message.id not in self.ids
-        return at > self.sec or (at == self.sec and message.id not in self.ids)
+        """Whether ``message`` is not accounted for by this mark (:func:`is_new`)."""
+        return is_new(seconds(message.created_at), message.id, self.sec, self.ids)
 
     def older(self, message: Message) -> bool:
         """Whether ``message`` is below the mark (every older one is accounted for too)."""
-        at = seconds(message.created_at)
-        return self.sec is not None and at is not None and at < self.sec
+        return is_below(seconds(message.created_at), self.sec)
 
 
 def _check_int_or_none(name: str, value: Any) -> int | None:
@@ -257,7 +391,7 @@ class _Evidence:
         if second is None or second == -math.inf:
             return True
         for value, local in reversed(self._seen):
-            if value > second and local <= at:
+            if local <= at and server_past(second, value):
                 return True
             if value >= second and local + SETTLE_SECONDS <= at:
                 return True
@@ -271,7 +405,7 @@ class _Evidence:
             return -math.inf
         best: float | None = None
         for value, local in self._seen:
-            if value > second:
+            if server_past(second, value):
                 best = local if best is None else min(best, local)
             elif value >= second:
                 t = local + SETTLE_SECONDS
@@ -626,12 +760,7 @@ class ChangeTracker:
                 if before.older(message):
                     low = True
                     break
-                at = seconds(message.created_at)
-                if at is not None:
-                    if top_sec is None or at > top_sec:
-                        top_sec, top_ids = at, {message.id}
-                    elif at == top_sec:
-                        top_ids.add(message.id)
+                top_sec = raise_mark(top_sec, top_ids, seconds(message.created_at), message.id)
                 if before.is_new(message):
                     fresh.append(message)
             if low or not page.items or page.cursor.page >= page.cursor.pages:
@@ -664,10 +793,8 @@ class ChangeTracker:
             at = seconds(message.created_at)
             if at is None:
                 ids.add(message.id)
-            elif sec is None or at > sec:
-                sec, ids = at, {message.id}
-            elif at == sec:
-                ids.add(message.id)
+            else:
+                sec = raise_mark(sec, ids, at, message.id)
         return ChatMark(None, sec, frozenset(ids), False)
 
     def finish(self, change: ChatChange) -> None:

@@ -21,10 +21,11 @@ import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
 
+from smartsender_async.changes import server_past
 from smartsender_async.cli import cli
 from smartsender_async.cli._export import ExportProgress
 from smartsender_async.cli._progress import ProgressBar, format_duration
-from smartsender_async.cli._store import STATE_FILE, Walk, second_is_over
+from smartsender_async.cli._store import STATE_FILE, Walk
 from smartsender_async.testing import Emulator, FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,8 +251,12 @@ def test_walk_settles_only_when_the_server_had_left_the_updated_second() -> None
     assert not walk.settled(10_999_999)
     assert not walk.settled(11_000_000)  # later than anything the server had shown
     assert not Walk().settled(5_000_000)  # no evidence at all: not settled
-    assert second_is_over(1_500_000, 2_000_000)
-    assert not second_is_over(1_500_000, 1_999_999)
+    # The engine's rule underneath, on whole seconds (the export passes its microseconds'
+    # seconds): settled only once the server had stamped a later second.
+    assert server_past(1, 2)
+    assert not server_past(1, 1)
+    assert server_past(None, None)
+    assert not server_past(1, None)
 
 
 def test_chat_moving_to_the_head_during_the_listing_is_caught_by_the_rescan(

@@ -22,7 +22,8 @@ A run has five phases, each resumable from the checkpoint (see ``_store``):
    that second) and nothing for the others (docs/guides/export.md has the whole formula).  A walk's
    position is checkpointed with its pages, so a crash redoes at most the pages after the
    last checkpoint.  Whether a walk saw the whole of its chat's last second is decided by
-   the server's own timestamps only (:func:`~._store.second_is_over`): a chat whose
+   the server's own timestamps only (the change engine's
+   :func:`~smartsender_async.changes.server_past`, via ``Walk.settled``): a chat whose
    ``updatedAt`` is in the newest second the run has seen is looked at again next run.
 4. **contacts** (unless ``contacts=False``): ``GET /contacts`` page by page into the
    checkpoint, each page with the next page number in one transaction.  A contact line is
@@ -59,6 +60,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import attrs
 
+from smartsender_async import changes
 from smartsender_async._convert import DecodeError, converter, structure
 from smartsender_async._version import __version__
 from smartsender_async.client import SmartSender
@@ -697,7 +699,7 @@ class Exporter:
         while True:
             if walk.page == 1 and walk.server_time is None:
                 # The clock rule's evidence: what the server had stamped before page 1
-                # was requested (see second_is_over), never this machine's clock.
+                # was requested (see Walk.settled), never this machine's clock.
                 walk.server_time = self._server_time
             try:
                 page = await self.client.chats.messages(
@@ -719,12 +721,12 @@ class Exporter:
             for message in page:
                 at = micros(message.created_at)
                 self._saw_server_time(at)
-                if since_at is not None and at is not None:
-                    if at < since_at:
-                        reached = True  # older than everything new: exported before
-                        break
-                    if at == since_at and message.id in since_ids:
-                        continue
+                # The change engine's rules (smartsender_async.changes), as the watch's.
+                if changes.is_below(at, since_at):
+                    reached = True  # older than everything new: exported before
+                    break
+                if not changes.is_new(at, message.id, since_at, since_ids):
+                    continue  # in the mark's second and exported before
                 if walk.seen(message.id, at):
                     continue  # pushed down from the previous page by a new message
                 walk.record(message.id, at)

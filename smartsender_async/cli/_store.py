@@ -58,6 +58,8 @@ from typing import Any
 
 import attrs
 
+from smartsender_async import changes
+
 __all__ = [
     "BUSY_TIMEOUT",
     "CHATS_FILE",
@@ -81,7 +83,6 @@ __all__ = [
     "Walk",
     "check_directory",
     "micros",
-    "second_is_over",
 ]
 
 FORMAT = "smartsender-export/1"
@@ -134,22 +135,9 @@ def micros(value: datetime | None) -> int | None:
     return (value - _EPOCH) // _MICRO
 
 
-def second_is_over(updated_at: int | None, server_time: int | None) -> bool:
-    """Whether the server had already left the second of ``updated_at`` (the clock rule).
-
-    ``server_time`` is the newest timestamp *the server itself wrote* (a chat's
-    ``updatedAt``, a message's ``createdAt``) among the responses received before a read
-    was sent; both are microseconds.  Timestamps have one-second resolution, so a read is
-    known to have seen everything up to the end of ``updated_at``'s second only when the
-    server had already stamped something in a later second.  This machine's clock is never
-    consulted: it need not agree with the server's.  A chat that is not yet settled is
-    read again by the next run (one request: "re-read the boundary second").
-    """
-    if updated_at is None:
-        return True
-    if server_time is None:
-        return False
-    return server_time // _SECOND > updated_at // _SECOND
+def _second(value: int | None) -> int | None:
+    """Microseconds as the whole second they fall in (``None`` stays)."""
+    return None if value is None else value // _SECOND
 
 
 def _utc_now() -> str:
@@ -429,8 +417,13 @@ class Walk:
     a message at or above ``low_at`` that was already written is a repeat caused by new
     messages pushing the list down, and is skipped.  Times are microseconds; the id lists
     hold the messages written at exactly that time.  ``server_time`` is the newest
-    timestamp the server had written before page 1 was requested (see
-    :func:`second_is_over`).
+    timestamp the server had written before page 1 was requested (see :meth:`settled`).
+
+    The decisions are the change engine's (:mod:`smartsender_async.changes`), the same
+    functions the watch uses: the top mark moves by :func:`~smartsender_async.changes.raise_mark`
+    and settling is :func:`~smartsender_async.changes.server_past`.  What is the walk's
+    own is that it is persisted page by page, so the low mark (the "pushed down a page"
+    check) lives here rather than in memory.
     """
 
     page: int = 1
@@ -443,8 +436,12 @@ class Walk:
 
     def settled(self, updated_at: int | None) -> bool:
         """Whether page 1 was read after the second of ``updated_at`` had surely ended,
-        by the server's own timestamps (:func:`second_is_over`)."""
-        return second_is_over(updated_at, self.server_time)
+        by the server's own timestamps: the engine's settled rule
+        (:func:`smartsender_async.changes.server_past`), on the seconds of these
+        microsecond values.  This machine's clock is never consulted.  A chat that is not
+        yet settled is read again by the next run (one request: "re-read the boundary
+        second")."""
+        return changes.server_past(_second(updated_at), _second(self.server_time))
 
     def seen(self, message_id: int, at: int | None) -> bool:
         """Whether this walk already wrote the message (it was pushed down a page)."""
@@ -458,9 +455,11 @@ class Walk:
         if at is None:
             self.low_ids.append(message_id)
             return
-        if self.top_at is None or at > self.top_at:
-            self.top_at, self.top_ids = at, [message_id]
-        elif at == self.top_at:
+        gained: set[int] = set()  # the engine's rule, applied to the stored list
+        top_at = changes.raise_mark(self.top_at, gained, at, message_id)
+        if top_at != self.top_at:
+            self.top_at, self.top_ids = top_at, [message_id]
+        elif gained:
             self.top_ids.append(message_id)
         if self.low_at is None or at < self.low_at:
             self.low_at, self.low_ids = at, [message_id]
@@ -941,12 +940,11 @@ class ExportStore:
                         db, "UPDATE chats SET walk = ? WHERE id = ?", (walk.to_json(), chat.id)
                     )
                     continue
-                hw_at, hw_ids = chat.hw_at, list(chat.hw_ids)
-                if walk.top_at is not None:
-                    if walk.top_at == hw_at:
-                        hw_ids = sorted(set(hw_ids) | set(walk.top_ids))
-                    else:
-                        hw_at, hw_ids = walk.top_at, walk.top_ids
+                # The chat's mark moves over what this walk wrote (the engine's rule).
+                hw_at, hw_set = changes.merge_marks(
+                    chat.hw_at, chat.hw_ids, walk.top_at, walk.top_ids
+                )
+                hw_ids = sorted(hw_set)
                 self.io.sql(
                     db,
                     "UPDATE chats SET pending = 0, walked = 1, synced_at = ?, hw_at = ?, "
