@@ -224,6 +224,17 @@ GOOGLE_STYLE = {
     "smartsender_async.outgoing": ("Text", "Picture", "Location", "ContactCard"),
     "smartsender_async.contrib.fastapi": ("smartsender_lifespan", "get_smartsender"),
     "smartsender_async.contrib.aiohttp": ("smartsender_ctx", "get_smartsender"),
+    "smartsender_async.resources.chats": (
+        "ChatsResource.list",
+        "ChatsResource.get",
+        "ChatsResource.read",
+        "ChatsResource.close",
+        "ChatsResource.assign",
+        "ChatsResource.messages",
+        "ChatsResource.stream",
+        "ChatsResource.stream_messages",
+        "ChatsResource.stream_all_messages",
+    ),
 }
 
 
