@@ -271,6 +271,38 @@ GOOGLE_STYLE = {
         "ContactsResource.create_invoice",
         "ContactsResource.pay_invoice",
     ),
+    "smartsender_async.resources.gates": (
+        "GatesResource.edit_message",
+        "GatesResource.delete_messages",
+    ),
+    "smartsender_async.resources.operators": ("OperatorsResource.involve",),
+    "smartsender_async.resources.tags": (
+        "TagsResource.create",
+        "TagsResource.update",
+        "TagsResource.delete",
+    ),
+    "smartsender_async.resources.cashiers": ("CashiersResource.get",),
+    "smartsender_async.resources.definitions": (
+        "DefinitionsResource.get",
+        "DefinitionsResource.create",
+        "DefinitionsResource.update",
+        "DefinitionsResource.delete",
+    ),
+    "smartsender_async.resources.variables": (
+        "VariablesResource.create",
+        "VariablesResource.update",
+        "VariablesResource.delete",
+    ),
+    "smartsender_async.resources.channels": (
+        "ChannelsResource.get",
+        "ChannelsResource.set_active",
+        "ChannelsResource.create_gate",
+    ),
+    "smartsender_async.resources.products": (
+        "ProductsResource.create",
+        "ProductsResource.update",
+        "ProductsResource.delete",
+    ),
 }
 
 
