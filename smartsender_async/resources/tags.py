@@ -28,17 +28,44 @@ def check_color(value: Any) -> str:
 
 
 class TagsResource(SearchableListing[Tag], area="tags"):
-    """Tags: ``/tags`` and ``/tags/{tagId}``.  ``list(term)`` matches names partially."""
+    """Tags: `/tags` and `/tags/{tagId}`, reached as `client.tags`.
+
+    `list(term)` and `stream(term)` match names partially. To tag a contact, see
+    `client.contacts.add_tag`.
+
+    Example:
+        ```python
+        tag = await client.tags.create("vip", color="#FF0000")
+        await client.contacts.add_tag(5, tag.id)
+        ```
+    """
 
     __slots__ = ()
 
     async def create(self, name: str, *, color: str | None = None) -> Tag:
-        """Create a tag (``POST /tags``); ``name`` must be unique in the project.
+        """Create a tag (`POST /tags`).
 
         Args:
-            name: the tag's name.
-            color: 6 hex digits (``"FF0000"``; a leading ``#`` is stripped).  Whether the
-                server requires it is unknown; without it none is sent.
+            name: the tag's name, unique in the project.
+            color: 6 hex digits (`"FF0000"`; a leading `#` is stripped). Whether the server requires
+                it is unknown; without it none is sent.
+
+        Returns:
+            The created tag.
+
+        Raises:
+            TypeError: `name` or `color` is not a str (no request is sent).
+            ValueError: `name` is empty, or `color` is not 6 hex digits (no request is sent).
+            UnprocessableEntityError: the server refused the tag (a name already taken, for one).
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            tag = await client.tags.create("vip", color="FF0000")
+            print(tag.id)
+            ```
         """
         body = {"name": check_text("name", name)}
         if color is not None:
@@ -48,7 +75,29 @@ class TagsResource(SearchableListing[Tag], area="tags"):
     async def update(
         self, tag_id: int, *, name: str | None = None, color: str | None = None
     ) -> None:
-        """Rename or recolour a tag (``PUT /tags/{tagId}``; path and answer inferred)."""
+        """Rename or recolour a tag (`PUT /tags/{tagId}`; path and answer inferred).
+
+        Args:
+            tag_id: the tag's id.
+            name: the new name.
+            color: the new colour, 6 hex digits (a leading `#` is stripped).
+
+        Raises:
+            TypeError: `tag_id` is not an int or a string of ASCII digits, or `name` or `color` not
+                a str (no request is sent).
+            ValueError: `tag_id` is not positive, `name` is empty, `color` is not 6 hex digits, or
+                neither `name` nor `color` is given (no request is sent).
+            WriteRejectedError: the server answered `{"state": false}`.
+            NotFoundError: no tag has this id.
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            await client.tags.update(12, color="00FF00")
+            ```
+        """
         ids = (check_id("tag_id", tag_id),)
         body = {}
         if name is not None:
@@ -60,6 +109,24 @@ class TagsResource(SearchableListing[Tag], area="tags"):
         await self._ack("PUT", "tags.update", "/tags/{tagId}", ids, body)
 
     async def delete(self, tag_id: int) -> None:
-        """Delete a tag (``DELETE /tags/{tagId}``; path and answer inferred)."""
+        """Delete a tag (`DELETE /tags/{tagId}`; path and answer inferred).
+
+        Args:
+            tag_id: the tag's id.
+
+        Raises:
+            TypeError: `tag_id` is not an int or a string of ASCII digits (no request is sent).
+            ValueError: `tag_id` is not positive (no request is sent).
+            WriteRejectedError: the server answered `{"state": false}`.
+            NotFoundError: no tag has this id.
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            await client.tags.delete(12)
+            ```
+        """
         ids = (check_id("tag_id", tag_id),)
         await self._ack("DELETE", "tags.delete", "/tags/{tagId}", ids)
