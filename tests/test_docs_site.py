@@ -298,6 +298,12 @@ GOOGLE_STYLE = {
         "ChannelsResource.set_active",
         "ChannelsResource.create_gate",
     ),
+    "smartsender_async.resources._shapes": (
+        "Listing.list",
+        "Listing.stream",
+        "SearchableListing.list",
+        "SearchableListing.stream",
+    ),
     "smartsender_async.resources.products": (
         "ProductsResource.create",
         "ProductsResource.update",

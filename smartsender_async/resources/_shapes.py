@@ -220,23 +220,54 @@ class Listing(_Area[T]):
     __slots__ = ()
 
     async def list(self, page: int = 1, limitation: int = 20) -> Page[T]:
-        """One page of the list.
+        """One page of the list (`GET /<area>?page=&limitation=`).
 
         Args:
             page: 1-based page number.
             limitation: page size, 1..20.
 
+        Returns:
+            The page; iterate it for its items, `page.cursor` says where it sits.
+
         Raises:
-            TypeError, ValueError: a bad ``page`` or ``limitation`` (no request is sent).
+            TypeError: `page` or `limitation` is not an int (no request is sent).
+            ValueError: `page` or `limitation` is out of range (no request is sent).
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            page = await client.operators.list(limitation=10)
+            print(page.cursor.pages, [operator.id for operator in page])
+            ```
         """
         return await self._page(
             self._page_type, f"{self._area}.list", self._path, (), page, limitation
         )
 
     def stream(self, *, concurrency: int = 4, limit: int | None = None) -> PageStream[T]:
-        """Every item of the list, each once, fetching ``concurrency`` pages at a time.
+        """Every item of the list, each once, fetching `concurrency` pages at a time.
 
-        ``limit`` stops after that many items without fetching unneeded pages.
+        Args:
+            concurrency: how many pages are fetched at once, at least 1.
+            limit: stop after this many items without fetching unneeded pages (`None`: all).
+
+        Returns:
+            A stream; nothing is sent until it is iterated.
+
+        Raises:
+            TypeError: `concurrency` or `limit` is not an int (raised here, before any request).
+            ValueError: `concurrency` is below 1 or `limit` is negative (raised here, before any
+                request).
+            APIError: while iterating, any other error answer.
+            APIConnectionError: while iterating, the server could not be reached.
+
+        Example:
+            ```python
+            async for channel in client.channels.stream(limit=10):
+                print(channel.id)
+            ```
         """
         return self._stream(self.list, concurrency, limit)
 
@@ -250,15 +281,32 @@ class SearchableListing(_Area[T]):
     __slots__ = ()
 
     async def list(self, term: str | None = None, page: int = 1, limitation: int = 20) -> Page[T]:
-        """One page of the list, filtered by ``term`` when given.
+        """One page of the list, filtered by `term` when given (`GET /<area>?term=`).
+
+        The server matches `term` partially; filter the results again for an exact name.
 
         Args:
-            term: a search keyword (a partial match); ``None`` lists everything.
+            term: a search keyword (a partial match); `None` lists everything.
             page: 1-based page number.
             limitation: page size, 1..20.
 
+        Returns:
+            The page; iterate it for its items.
+
         Raises:
-            TypeError, ValueError: a bad argument (no request is sent).
+            TypeError: `term` is not a str, or `page` or `limitation` not an int (no request is
+                sent).
+            ValueError: `term` is empty, or `page` or `limitation` is out of range (no request is
+                sent).
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            page = await client.tags.list("vip")
+            exact = [tag for tag in page if tag.name == "vip"]
+            ```
         """
         term = check_opt_text("term", term)
         return await self._page(
@@ -268,8 +316,32 @@ class SearchableListing(_Area[T]):
     def stream(
         self, term: str | None = None, *, concurrency: int = 4, limit: int | None = None
     ) -> PageStream[T]:
-        """Every item matching ``term`` (all items without it), each once, fetching
-        ``concurrency`` pages at a time."""
+        """Every item matching `term` (all items without it), each once.
+
+        Fetches `concurrency` pages at a time.
+
+        Args:
+            term: a search keyword (a partial match); `None` streams everything.
+            concurrency: how many pages are fetched at once, at least 1.
+            limit: stop after this many items without fetching unneeded pages (`None`: all).
+
+        Returns:
+            A stream; nothing is sent until it is iterated.
+
+        Raises:
+            TypeError: `term` is not a str, or `concurrency` or `limit` is not an int (raised here,
+                before any request).
+            ValueError: `concurrency` is below 1 or `limit` is negative (raised here, before any
+                request).
+            APIError: while iterating, any other error answer.
+            APIConnectionError: while iterating, the server could not be reached.
+
+        Example:
+            ```python
+            async for variable in client.variables.stream("city"):
+                print(variable.name, variable.type)
+            ```
+        """
         term = check_opt_text("term", term)
 
         async def fetch(page: int, limitation: int) -> Page[T]:
