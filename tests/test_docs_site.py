@@ -298,6 +298,7 @@ GOOGLE_STYLE = {
         "ChannelsResource.set_active",
         "ChannelsResource.create_gate",
     ),
+    "smartsender_async.client": ("SmartSender.request",),
     "smartsender_async.resources._shapes": (
         "Listing.list",
         "Listing.stream",
