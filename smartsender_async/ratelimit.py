@@ -114,24 +114,38 @@ def _check_burst(instance: RateLimit, _attribute: attrs.Attribute[int], value: i
 
 @attrs.frozen
 class RateLimit:
-    """How fast one token may send: at most ``requests`` in any ``period`` seconds.
+    """How fast one token may send: at most `requests` in any `period` seconds.
 
-    Configuration only; a limiter (:class:`InMemoryRateLimiter`, ``RedisRateLimiter``)
-    enforces it.  The defaults keep within Smart Sender's quota of 180 requests per
-    minute per token, bursts included, at 96 % of that rate.
+    Configuration only; a limiter ([InMemoryRateLimiter][smartsender_async.InMemoryRateLimiter],
+    [RedisRateLimiter][smartsender_async.RedisRateLimiter]) enforces it.  The defaults keep
+    within Smart Sender's quota of 180 requests per minute per token, bursts included, at
+    96 % of that rate.
 
     Attributes:
         requests: the quota, 180 by default.
         period: the quota's window in seconds, 60 by default.
         burst: how many requests may go back to back after a quiet spell: 5 for the real
-            quota, and by default the same share of ``requests`` (5/180, at least 1) for
-            any other.  A burst is paid for: the long-run rate is ``requests - burst + 1``
-            per ``period + margin``.  Must be between 1 (no burst) and ``requests``.
-        margin: seconds added to ``period`` when spacing requests, so that that much
-            variation in network delay cannot squeeze ``requests + 1`` arrivals into one
-            ``period`` at the server: 1 s for the real quota, and by default ``period / 60``
+            quota, and by default the same share of `requests` (5/180, at least 1) for
+            any other.  A burst is paid for: the long-run rate is `requests - burst + 1`
+            per `period + margin`.  Must be between 1 (no burst) and `requests`.
+        margin: seconds added to `period` when spacing requests, so that that much
+            variation in network delay cannot squeeze `requests + 1` arrivals into one
+            `period` at the server: 1 s for the real quota, and by default `period / 60`
             for any other, so a scaled quota (say 30 per 2 s in tests) keeps the same
             proportions and the same 96 % use.
+
+    Raises:
+        ValueError: `requests` or `burst` is not an int of at least 1, `burst` is above
+            `requests`, `period` is not a finite positive number, or `margin` is not a
+            finite number >= 0 (a wrong type is refused the same way).
+
+    Example:
+        ```python
+        from smartsender_async import RateLimit, SmartSender
+
+        client = SmartSender(rate_limit=RateLimit(requests=30, period=2.0))
+        print(client.rate_limiter)
+        ```
     """
 
     requests: int = attrs.field(default=180, validator=_positive_int("requests", 1))
@@ -147,12 +161,12 @@ class RateLimit:
 
     @property
     def emission_interval(self) -> float:
-        """``T``: seconds between two requests in a steady stream."""
+        """`T`: seconds between two requests in a steady stream."""
         return (self.period + self.margin) / (self.requests - self.burst + 1)
 
     @property
     def tolerance(self) -> float:
-        """``tau``: how far ahead of its steady-stream time a request may go (the burst)."""
+        """`tau`: how far ahead of its steady-stream time a request may go (the burst)."""
         return (self.burst - 1) * self.emission_interval
 
     @property
@@ -168,8 +182,23 @@ DEFAULT_RATE_LIMIT = RateLimit()
 class LockGateClosedError(SmartSenderError):
     """The token's lock gate stays closed for longer than the caller agreed to wait.
 
-    Raised by :meth:`RateLimiter.acquire` before any request is sent; no slot is taken.
-    ``retry_after`` is how many seconds the gate remains closed.
+    Raised by a limiter's `acquire` before any request is sent; no slot is taken.  The
+    client turns it into a `RateLimitedError` whose `response` is `None`.
+
+    Attributes:
+        retry_after: how many seconds the gate remains closed.
+
+    Example:
+        ```python
+        from smartsender_async import InMemoryRateLimiter, LockGateClosedError
+
+        limiter = InMemoryRateLimiter()
+        await limiter.lock("token-digest", 120)
+        try:
+            await limiter.acquire("token-digest", max_wait=5)
+        except LockGateClosedError as exc:
+            print(f"locked for another {exc.retry_after:.0f} s")
+        ```
     """
 
     def __init__(self, retry_after: float) -> None:
@@ -179,32 +208,83 @@ class LockGateClosedError(SmartSenderError):
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    """What a limiter backend provides.  ``key`` identifies a token (a digest, never the
-    token itself); each key has its own quota and its own lock gate.
+    """What a limiter backend provides, for clients to share one quota.
+
+    `key` identifies a token (a digest, never the token itself); each key has its own
+    quota and its own lock gate.  Both built-in limiters implement it:
+    [InMemoryRateLimiter][smartsender_async.InMemoryRateLimiter] and
+    [RedisRateLimiter][smartsender_async.RedisRateLimiter].
 
     Optionally a limiter also provides
-    ``async def acquire_split(key, *, max_wait=math.inf) -> tuple[float, float]``: the
-    same as :meth:`acquire`, returning the seconds waited at the lock gate and the
-    seconds waited for a slot separately (their sum is what :meth:`acquire` returns).
-    Both built-in limiters have it; callers look it up with ``getattr`` and fall back to
-    :meth:`acquire`.
+    `async def acquire_split(key, *, max_wait=math.inf) -> tuple[float, float]`: the
+    same as `acquire`, returning the seconds waited at the lock gate and the
+    seconds waited for a slot separately (their sum is what `acquire` returns).
+    Both built-in limiters have it; callers look it up with `getattr` and fall back to
+    `acquire`.
+
+    Example:
+        ```python
+        from smartsender_async import InMemoryRateLimiter, RateLimiter, SmartSender
+
+        shared = InMemoryRateLimiter()
+        assert isinstance(shared, RateLimiter)
+        a = SmartSender(rate_limit=shared)  # a and b, on one token, share its quota
+        b = SmartSender(rate_limit=shared)
+        ```
     """
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
-        """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
+        """Wait until the lock gate for `key` is open and a slot is free; take the slot.
 
-        Returns the seconds spent waiting.  When the gate is closed for longer than
-        ``max_wait`` seconds, raises :class:`LockGateClosedError` at once, taking no slot.
         A caller cancelled while it waits gives its slot back.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            The seconds spent waiting.
+
+        Raises:
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+
+        Example:
+            ```python
+            waited = await limiter.acquire("token-digest")
+            print(f"waited {waited:.2f} s")
+            ```
         """
         ...
 
     async def lock(self, key: str, seconds: float) -> None:
-        """Close the lock gate for ``key`` until now + ``seconds`` (never shortens it)."""
+        """Close the lock gate for `key` until now + `seconds` (never shortens it).
+
+        The client calls it when the server answers 423 (the token is locked); every request on the
+        key then waits at the gate.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            seconds: how long the gate stays closed; 0 or less does nothing.
+
+        Raises:
+            ValueError: `seconds` is not finite.
+
+        Example:
+            ```python
+            await limiter.lock("token-digest", 60)
+            ```
+        """
         ...
 
     async def aclose(self) -> None:
-        """Release any resources (connections); the limiter is not used afterwards."""
+        """Release any resources (connections); the limiter is not used afterwards.
+
+        Example:
+            ```python
+            await limiter.aclose()
+            ```
+        """
         ...
 
 
@@ -252,16 +332,29 @@ class InMemoryRateLimiter:
     are given the same object share the quota and the lock gate.  It uses anyio only
     (works under asyncio and trio), holds no event-loop-bound state, and may be shared by
     event loops in several threads: the bookkeeping runs under a thread lock, never held
-    across an ``await``.
+    across an `await`.
 
-    ``acquire`` books its slot first and then sleeps outside any lock, so waiters are
+    `acquire` books its slot first and then sleeps outside any lock, so waiters are
     served in arrival order without polling; a waiter cancelled while asleep gives its
-    slot back (see the module docstring: it goes to the next caller).
+    slot back (it goes to the next caller).
 
     Args:
         rate: the quota for each key.
         clock: monotonic seconds; injectable for tests.
         sleep: the sleep function; injectable for tests.
+
+    Raises:
+        TypeError: `rate` is not a [RateLimit][smartsender_async.RateLimit].
+
+    Example:
+        ```python
+        from smartsender_async import InMemoryRateLimiter, RateLimit, SmartSender
+
+        shared = InMemoryRateLimiter(RateLimit())
+        async with SmartSender(rate_limit=shared) as a, SmartSender(rate_limit=shared) as b:
+            await a.me()
+            await b.me()  # both count against one quota
+        ```
     """
 
     def __init__(
@@ -364,15 +457,48 @@ class InMemoryRateLimiter:
             bisect.insort(state.free, (booking.booked, booking.prev, booking.allowed))
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
+        """Wait until the lock gate for `key` is open and a slot is free; take the slot.
+
+        A caller cancelled while it waits gives its slot back.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            The seconds spent waiting.
+
+        Raises:
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+
+        Example:
+            ```python
+            waited = await limiter.acquire("token-digest")
+            print(f"waited {waited:.2f} s")
+            ```
+        """
         gate_wait, slot_wait = await self.acquire_split(key, max_wait=max_wait)
         return gate_wait + slot_wait
 
     async def acquire_split(self, key: str, *, max_wait: float = math.inf) -> tuple[float, float]:
-        """:meth:`acquire`, returning ``(seconds waited at the lock gate, seconds waited
-        for a slot)``.
+        """`acquire`, returning the two waits separately.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            `(seconds waited at the lock gate, seconds waited for a slot)`.
 
         Raises:
-            LockGateClosedError: the gate stays closed longer than ``max_wait``.
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+
+        Example:
+            ```python
+            at_gate, for_slot = await limiter.acquire_split("token-digest")
+            ```
         """
         clock = self._clock
         start: float | None = None
@@ -404,6 +530,23 @@ class InMemoryRateLimiter:
         logger.info("rate-limit lock gate open again for token %.8s", key)
 
     async def lock(self, key: str, seconds: float) -> None:
+        """Close the lock gate for `key` until now + `seconds` (never shortens it).
+
+        The client calls it when the server answers 423 (the token is locked); every request on the
+        key then waits at the gate.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            seconds: how long the gate stays closed; 0 or less does nothing.
+
+        Raises:
+            ValueError: `seconds` is not finite.
+
+        Example:
+            ```python
+            await limiter.lock("token-digest", 60)
+            ```
+        """
         if not math.isfinite(seconds):
             raise ValueError(f"seconds must be finite, got {seconds!r}")
         if seconds <= 0:
@@ -423,7 +566,13 @@ class InMemoryRateLimiter:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release; present for the protocol."""
+        """Nothing to release; present for the protocol.
+
+        Example:
+            ```python
+            await limiter.aclose()
+            ```
+        """
 
 
 def make_limiter(rate_limit: RateLimit | RateLimiter | None) -> RateLimiter | None:

@@ -299,6 +299,14 @@ GOOGLE_STYLE = {
         "ChannelsResource.create_gate",
     ),
     "smartsender_async.client": ("SmartSender.request",),
+    "smartsender_async.ratelimit": (
+        "RateLimit",
+        "RateLimiter.acquire",
+        "RateLimiter.lock",
+        "InMemoryRateLimiter.acquire",
+        "InMemoryRateLimiter.acquire_split",
+        "InMemoryRateLimiter.lock",
+    ),
     "smartsender_async.resources._shapes": (
         "Listing.list",
         "Listing.stream",
