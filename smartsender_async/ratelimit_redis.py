@@ -227,7 +227,17 @@ class RateLimiterUnavailableError(SmartSenderError):
     """The shared limiter's store (Redis) cannot be reached or failed.
 
     The request was not sent: skipping the limit could get the token locked for up to
-    12 minutes for every worker sharing it.
+    12 minutes for every worker sharing it.  The message names Redis's location without
+    its credentials.
+
+    Example:
+        ```python
+        # not run: needs a Redis that is down
+        try:
+            await client.me()
+        except RateLimiterUnavailableError:
+            ...  # retry later; nothing was sent
+        ```
     """
 
 
@@ -244,27 +254,44 @@ def _safe_location(url: str) -> str:
 
 
 class RedisRateLimiter:
-    """A limiter whose state lives in Redis, shared by every process that uses the same
-    Redis, ``prefix`` and token.  Implements :class:`~smartsender_async.ratelimit.RateLimiter`.
+    """A limiter whose state lives in Redis, shared by every process on one token.
 
-    Every process must use the same :class:`RateLimit`; the quota is enforced per token.
+    Every process that uses the same Redis, `prefix` and token shares that token's quota
+    and its lock gate.  Implements [RateLimiter][smartsender_async.RateLimiter].  Every
+    process must use the same [RateLimit][smartsender_async.RateLimit]; the quota is
+    enforced per token.
 
     Each process logs (INFO) when it sees a token's lock gate close, because it got the
     423 itself or found the gate closed by another client, and when it first passes the
     gate again: one pair of lines per lock per process.
 
     Args:
-        url: a ``redis://`` / ``rediss://`` / ``unix://`` URL, or a ``redis.asyncio.Redis``
-            client you own (it is used as is and never closed by :meth:`aclose`).
+        url: a `redis://` / `rediss://` / `unix://` URL, or a `redis.asyncio.Redis`
+            client you own (it is used as is and never closed by `aclose`).
         rate: the quota per token.
         prefix: the start of every key this limiter writes.
         timeout: seconds to connect to Redis and to wait for each answer; past it the
-            call fails with :class:`RateLimiterUnavailableError`.  It holds for a client
+            call fails with `RateLimiterUnavailableError`.  It holds for a client
             you pass in too: every Redis call runs under this deadline.
         sleep: the sleep function; injectable for tests.
 
     Raises:
-        ImportError: the ``redis`` package is missing (install the ``redis`` extra).
+        ImportError: the `redis` package is missing (install the `redis` extra).
+        TypeError: `rate` is not a `RateLimit`.
+        ValueError: `url` is not a `redis://`, `rediss://` or `unix://` URL, or `timeout` is
+            not a finite number > 0.
+
+    Example:
+        ```python
+        import os
+
+        from smartsender_async import RedisRateLimiter, SmartSender
+
+        limiter = RedisRateLimiter(os.environ["REDIS_URL"])
+        async with SmartSender(rate_limit=limiter) as client:  # every worker does the same
+            await client.me()
+        await limiter.aclose()
+        ```
     """
 
     def __init__(
@@ -431,25 +458,52 @@ class RedisRateLimiter:
             raise self._failed(exc) from exc
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
-        """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
+        """Wait until the lock gate for `key` is open and a slot is free; take the slot.
 
-        See :meth:`RateLimiter.acquire`.  Costs one Redis round trip when no wait is
-        needed, two when it is.
+        Costs one Redis round trip when no wait is needed, two when it is. A caller cancelled while
+        it waits gives its slot back.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            The seconds spent waiting.
 
         Raises:
-            LockGateClosedError: the gate stays closed longer than ``max_wait``.
-            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+            RateLimiterUnavailableError: Redis failed or did not answer within `timeout`; the
+                request must not be sent.
+
+        Example:
+            ```python
+            waited = await limiter.acquire("token-digest")
+            ```
         """
         gate_wait, slot_wait = await self.acquire_split(key, max_wait=max_wait)
         return gate_wait + slot_wait
 
     async def acquire_split(self, key: str, *, max_wait: float = math.inf) -> tuple[float, float]:
-        """:meth:`acquire`, returning ``(seconds waited at the lock gate, seconds waited
-        for a slot)``.
+        """`acquire`, returning the two waits separately.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            `(seconds waited at the lock gate, seconds waited for a slot)`.
 
         Raises:
-            LockGateClosedError: the gate stays closed longer than ``max_wait``.
-            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+            RateLimiterUnavailableError: Redis failed or did not answer within `timeout`; the
+                request must not be sent.
+
+        Example:
+            ```python
+            at_gate, for_slot = await limiter.acquire_split("token-digest")
+            ```
         """
         _, acquire, _, refund = await self._connection()
         digest = self._digest(key)
@@ -540,11 +594,23 @@ class RedisRateLimiter:
             )
 
     async def lock(self, key: str, seconds: float) -> None:
-        """Close the lock gate for ``key`` until now + ``seconds`` by the Redis clock.
+        """Close the lock gate for `key` until now + `seconds` by the Redis clock.
+
+        Never shortens a gate already closed for longer; every process sharing the Redis sees it.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            seconds: how long the gate stays closed; 0 or less does nothing.
 
         Raises:
-            ValueError: ``seconds`` is not finite.
-            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+            ValueError: `seconds` is not finite.
+            RateLimiterUnavailableError: Redis failed or did not answer within `timeout`; the
+                request must not be sent.
+
+        Example:
+            ```python
+            await limiter.lock("token-digest", 60)
+            ```
         """
         if not math.isfinite(seconds):
             raise ValueError(f"seconds must be finite, got {seconds!r}")
@@ -566,8 +632,15 @@ class RedisRateLimiter:
             )
 
     async def aclose(self) -> None:
-        """Close the connections this limiter opened in this event loop (never a client you
-        passed in).  Those opened in other loops close when their loop ends."""
+        """Close the connections this limiter opened in this event loop.
+
+        Never a client you passed in. Those opened in other loops close when their loop ends.
+
+        Example:
+            ```python
+            await limiter.aclose()
+            ```
+        """
         try:
             current = asyncio.get_running_loop()
         except RuntimeError:

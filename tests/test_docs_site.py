@@ -307,6 +307,11 @@ GOOGLE_STYLE = {
         "InMemoryRateLimiter.acquire_split",
         "InMemoryRateLimiter.lock",
     ),
+    "smartsender_async.ratelimit_redis": (
+        "RedisRateLimiter.acquire",
+        "RedisRateLimiter.acquire_split",
+        "RedisRateLimiter.lock",
+    ),
     "smartsender_async.resources._shapes": (
         "Listing.list",
         "Listing.stream",
