@@ -312,6 +312,7 @@ GOOGLE_STYLE = {
         "RedisRateLimiter.acquire_split",
         "RedisRateLimiter.lock",
     ),
+    "smartsender_async.retry": ("RetryPolicy",),
     "smartsender_async.resources._shapes": (
         "Listing.list",
         "Listing.stream",
