@@ -239,10 +239,20 @@ class _StreamBase:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the stream. Idempotent.
+        """Close the stream; closing twice is harmless.
 
-        Called from another task while ``__anext__`` is fetching, it cancels that window;
-        the waiting ``__anext__`` then raises ``StopAsyncIteration``.
+        Called from another task while the stream is fetching, it cancels that window; the
+        waiting `__anext__` then raises `StopAsyncIteration`.  Leaving an `async with` block
+        calls it.
+
+        Example:
+            ```python
+            stream = client.contacts.stream()
+            async for contact in stream:
+                if contact.email == "ann@example.com":
+                    break
+            await stream.aclose()  # cancels the pages still in flight
+            ```
         """
         self._close()
         if self._window is not None:
@@ -378,26 +388,56 @@ def _pass_continues(number: int, page: Page[Any]) -> bool:
 
 
 class PageStream(_StreamBase, Generic[T]):
-    """Items of a paged list, fetched up to ``concurrency`` pages at a time, in page order.
+    """Items of a paged list, fetched up to `concurrency` pages at a time, in page order.
 
-    Use it as ``async for item in stream`` or ``async with stream as s: async for item in s``.
+    The resources' `stream*` methods return one; build one yourself for a list the SDK
+    does not stream.  Use it as `async for item in stream`, or
+    `async with stream as s: async for item in s` to close it even when you stop early.
+    An exception raised by `fetch` is raised by the iteration, after the items before it.
 
-    :param fetch: ``fetch(n)`` returns page ``n`` (1-based). It should go through the
-        client's rate limiter and retries; an exception it raises ends the stream there.
-    :param concurrency: the most page requests in flight, and pages per window.
-    :param limit: stop after this many items; pages that cannot be needed are not fetched.
-    :param key: the item's identity (its id). With it, an item whose key was already
-        delivered is dropped. Needed for ``head_rescans``.
-    :param stop: stop at the first item for which this returns true, without yielding it
-        and without fetching later pages (``since=`` on newest-first message lists).
-    :param head_rescans: after the pass, re-read the head of the list up to this many
-        times to deliver items that moved to the front while the pass ran (chat lists).
-        A rescan runs only if the pass before it read more than one page, and a further
-        rescan only if the previous one delivered something new.
-    :param order_key: the list's sort key, descending (a chat's ``updated_at``). It lets
-        a rescan stop exactly where items unchanged since the previous pass begin: at the
-        first item whose key is below the largest key on that pass's page 1. Without it a
-        rescan stops after the first page holding an already delivered item.
+    Args:
+        fetch: `fetch(n)` returns page `n` (1-based). It should go through the
+            client's rate limiter and retries; an exception it raises ends the stream there.
+        concurrency: the most page requests in flight, and pages per window.
+        limit: stop after this many items; pages that cannot be needed are not fetched.
+        key: the item's identity (its id). With it, an item whose key was already
+            delivered is dropped. Needed for `head_rescans`.
+        stop: stop at the first item for which this returns true, without yielding it
+            and without fetching later pages (`since=` on newest-first message lists).
+        head_rescans: after the pass, re-read the head of the list up to this many
+            times to deliver items that moved to the front while the pass ran (chat lists).
+            A rescan runs only if the pass before it read more than one page, and a further
+            rescan only if the previous one delivered something new.
+        order_key: the list's sort key, descending (a chat's `updated_at`). It lets
+            a rescan stop exactly where items unchanged since the previous pass begin: at the
+            first item whose key is below the largest key on that pass's page 1. Without it a
+            rescan stops after the first page holding an already delivered item.
+
+    Attributes:
+        requests: page requests started (successful, failed or cancelled).
+        pages_fetched: page requests that returned a page.
+        items_yielded: items handed to the consumer.
+        duplicates: items dropped because their key had already been delivered.
+        max_in_flight: the most page requests that were in flight at the same time.
+        rescans: head rescans performed so far.
+
+    Raises:
+        ValueError: `concurrency` is not a positive int, `limit` is negative,
+            `head_rescans` is negative, or `head_rescans` is given without `key`.
+        RuntimeError: while iterating, a second task iterates the same stream at once.
+
+    Example:
+        ```python
+        from smartsender_async import Page, PageStream, Tag
+
+        async def fetch(n: int) -> Page[Tag]:
+            return await client.tags.list(page=n)
+
+        async with PageStream(fetch, concurrency=2, key=lambda tag: tag.id) as tags:
+            async for tag in tags:
+                print(tag.name)
+        print(tags.pages_fetched, tags.duplicates)
+        ```
     """
 
     def __init__(
@@ -649,23 +689,50 @@ class _Parent:
 
 
 class FanOutStream(_StreamBase, Generic[P, C]):
-    """``(parent, child)`` pairs for the children of many parents, under one request bound.
+    """`(parent, child)` pairs for the children of many parents, under one request bound.
 
-    Children come in page order within a parent, and parents in the order ``parents``
+    Children come in page order within a parent, and parents in the order `parents`
     yields them: every child of one parent before any child of the next. A window holds
     the remaining pages of the parents in hand first, then page 1 of further parents, up
-    to ``concurrency`` requests in all.
+    to `concurrency` requests in all.  `client.chats.stream_all_messages` returns one.
 
-    :param parents: the parents, sync or async iterable (a :class:`PageStream` of chats).
-        It is advanced between windows, never while child requests are in flight, so the
-        global bound is ``max(concurrency, the parent stream's concurrency)``.
-    :param fetch: ``fetch(parent, n)`` returns page ``n`` of that parent's children.
-    :param key: child identity; duplicates within one parent are dropped.
-    :param stop: per parent, stop at the first child for which it is true (``since=``).
-    :param close_parents: ``aclose()`` the parent iterator when this stream closes.
-
-    Memory: about ``2 * concurrency`` child pages (pages of parents queued behind the
+    Memory: about `2 * concurrency` child pages (pages of parents queued behind the
     current one are held), plus one small id set per parent in hand.
+
+    Args:
+        parents: the parents, sync or async iterable (a `PageStream` of chats).
+            It is advanced between windows, never while child requests are in flight, so the
+            global bound is `max(concurrency, the parent stream's concurrency)`.
+        fetch: `fetch(parent, n)` returns page `n` of that parent's children.
+        concurrency: the most child page requests in flight at once.
+        key: child identity; duplicates within one parent are dropped.
+        stop: per parent, stop at the first child for which it is true (`since=`).
+        close_parents: `aclose()` the parent iterator when this stream closes.
+
+    Attributes:
+        requests: page requests started (successful, failed or cancelled).
+        pages_fetched: page requests that returned a page.
+        items_yielded: items handed to the consumer.
+        duplicates: items dropped because their key had already been delivered.
+        max_in_flight: the most page requests that were in flight at the same time.
+        parents_started: parents taken from `parents` so far.
+
+    Raises:
+        ValueError: `concurrency` is not a positive int.
+        RuntimeError: while iterating, a second task iterates the same stream at once.
+
+    Example:
+        ```python
+        from smartsender_async import Chat, FanOutStream, Message, Page
+
+        async def fetch(chat: Chat, n: int) -> Page[Message]:
+            return await client.chats.messages(chat.id, n)
+
+        chats = client.chats.stream(state="open")
+        async with FanOutStream(chats, fetch, concurrency=8) as pairs:
+            async for chat, message in pairs:
+                print(chat.id, message.id)
+        ```
     """
 
     def __init__(
@@ -698,7 +765,20 @@ class FanOutStream(_StreamBase, Generic[P, C]):
         return self
 
     async def aclose(self) -> None:
-        """Close the stream and, with ``close_parents``, the parent iterator."""
+        """Close the stream and, with `close_parents`, the parent iterator.
+
+        Closing twice is harmless; leaving an `async with` block calls it.
+
+        Example:
+            ```python
+            pairs = client.chats.stream_all_messages([48213, 48214])
+            try:
+                async for chat, message in pairs:
+                    print(chat.id, message.id)
+            finally:
+                await pairs.aclose()
+            ```
+        """
         await super().aclose()
         parents, self._parents = self._parents, None
         if self._close_parents and parents is not None:

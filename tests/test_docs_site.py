@@ -313,6 +313,7 @@ GOOGLE_STYLE = {
         "RedisRateLimiter.lock",
     ),
     "smartsender_async.retry": ("RetryPolicy",),
+    "smartsender_async.pagination": ("PageStream", "FanOutStream"),
     "smartsender_async.resources._shapes": (
         "Listing.list",
         "Listing.stream",
