@@ -326,8 +326,18 @@ CONTENT_TYPES: Mapping[str, type[Content]] = {
 
 @attrs.frozen
 class Sender:
-    """Who wrote a message. ``type == "contact"`` marks an inbound message; other values
-    (operator, bot, ...) are outbound.  ``image`` may be a relative path."""
+    """Who wrote a message.
+
+    `type == "contact"` marks an inbound message; other values (operator, bot, ...) are
+    outbound.
+
+    Attributes:
+        type: `"contact"` for inbound, anything else for outbound.
+        full_name: the writer's name.
+        image: the writer's avatar; may be a relative path.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+    """
 
     type: str | None = None
     full_name: str | None = None
@@ -339,8 +349,30 @@ class Sender:
 class Message:
     """A message in a chat. Lists are newest first.
 
-    ``state`` is kept as the server's dict (its shape is not documented).
-    Unmapped fields are kept in ``extra``.
+    Attributes:
+        id: the message's id.
+        content: what it holds, decoded to a content class by its type (text, picture, file,
+            ...; an unknown type keeps its dict in `raw`).
+        internal: whether it is an internal note, not sent to the contact.
+        state: kept as the server's dict (its shape is not documented).
+        sender: who wrote it ([Sender][smartsender_async.Sender]).
+        gate: the gate it went through; its `id` is what `client.gates` takes.
+        edited_at: when it was edited.
+        seen_at: when it was seen.
+        created_at: when it was written (aware UTC).
+        delivered_at: when it was delivered.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        async for message in client.chats.stream_messages(48213, limit=10):
+            who = "them" if message.is_inbound else "us"
+            print(message.created_at, who, message.text)
+        ```
     """
 
     id: int
