@@ -23,7 +23,25 @@ class OperatorInfo:
 
 @attrs.frozen
 class Operator:
-    """A project operator; ``id`` is what :meth:`ChatsResource.assign` takes."""
+    """A project operator; `id` is what `client.chats.assign` takes.
+
+    `full_name` and `email` are shortcuts for `info.full_name` and `info.email`.
+
+    Attributes:
+        id: the operator's id.
+        info: their personal details (name and e-mail).
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        async for operator in client.operators.stream():
+            print(operator.id, operator.full_name, operator.email)
+        ```
+    """
 
     id: int
     info: OperatorInfo | None = None
