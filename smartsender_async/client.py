@@ -85,7 +85,24 @@ class _Instrumentation(Protocol):
 
 
 class ConfigurationError(SmartSenderError, ValueError):
-    """The client was configured wrongly (for example, no token anywhere)."""
+    """The client was configured wrongly (for example, no token anywhere).
+
+    Raised by `SmartSender(...)` before anything is sent; also a `ValueError`.  The message
+    never repeats the token.
+
+    Attributes:
+        message: what is wrong and how to fix it.
+
+    Example:
+        ```python
+        from smartsender_async import ConfigurationError, SmartSender
+
+        try:
+            SmartSender(token=" abc ")  # spaces around it, as pasted
+        except ConfigurationError as exc:
+            print(exc)
+        ```
+    """
 
 
 class EventLoopMismatchError(SmartSenderError, RuntimeError):
@@ -93,12 +110,36 @@ class EventLoopMismatchError(SmartSenderError, RuntimeError):
 
     Connections in its pool belong to that first loop; reusing them from another loop
     would hang or fail deep inside httpx.  Create one client per event loop (per
-    ``asyncio.run``, per worker process) instead.
+    `asyncio.run`, per worker process) instead.  Also a `RuntimeError`.
+
+    Attributes:
+        message: which loop the client belongs to and what to do.
+
+    Example:
+        ```python
+        # not run: shows the mistake
+        client = SmartSender()
+        asyncio.run(client.me())
+        asyncio.run(client.me())  # a second loop: EventLoopMismatchError
+        ```
     """
 
 
 class UnclosedClientWarning(ResourceWarning):
-    """A :class:`SmartSender` was garbage-collected without ``aclose()``."""
+    """A [SmartSender][smartsender_async.SmartSender] was garbage-collected without `aclose()`.
+
+    A `ResourceWarning`, so Python shows it only when warnings are enabled (`-W default`,
+    pytest).  Close clients with `async with` or `await client.aclose()`.
+
+    Example:
+        ```python
+        import warnings
+
+        from smartsender_async import UnclosedClientWarning
+
+        warnings.simplefilter("error", UnclosedClientWarning)  # make a leak fail the tests
+        ```
+    """
 
 
 def _check_token(token: str) -> None:
