@@ -1,4 +1,4 @@
-"""The :class:`SmartSender` client: configuration, lifecycle and the one request path."""
+"""The `SmartSender` client: configuration, lifecycle and the one request path."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ _DEFAULT: Any = object()
 
 
 class _Instrumentation(Protocol):
-    """What ``contrib.opentelemetry.instrument()`` puts on a client: it runs the retry step
-    of every call in place of :meth:`SmartSender._send`'s own (spans, metrics)."""
+    """What `contrib.opentelemetry.instrument()` puts on a client: it runs the retry step
+    of every call in place of `SmartSender._send`'s own (spans, metrics)."""
 
     async def send(
         self,
@@ -145,7 +145,7 @@ class UnclosedClientWarning(ResourceWarning):
 def _check_token(token: str) -> None:
     """Refuse a token that cannot be a header value, without repeating it.
 
-    A trailing newline (``open(".token").read()``) or any other whitespace or control
+    A trailing newline (`open(".token").read()`) or any other whitespace or control
     character would make the HTTP layer fail with an error quoting the header, token
     and all; non-ASCII cannot be sent at all.
     """
@@ -166,7 +166,7 @@ def _check_token(token: str) -> None:
 
 
 def _in_loop(loop: object) -> bool:
-    """Whether the running event loop is ``loop`` (False outside any loop)."""
+    """Whether the running event loop is `loop` (False outside any loop)."""
     try:
         return _current_loop() is loop
     except RuntimeError:
@@ -585,7 +585,7 @@ class SmartSender:
         operation: str | None = None,
         template: str | None = None,
     ) -> None:
-        """Send a write whose success answer is ``{"state": true}``; anything else raises."""
+        """Send a write whose success answer is `{"state": true}`; anything else raises."""
         response, _ = await self._send(
             method, path, None, json_body, idempotent, operation, template
         )
@@ -690,9 +690,9 @@ class SmartSender:
     def _url(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
         """The request URL, parsed once per path; the query is encoded straight into it.
 
-        httpx would parse ``base_url + path`` and then the URL again to merge ``params``:
-        two URL parses (~15 us each) per request.  Resources only pass ``str`` and ``int``
-        query values, which ``urlencode`` spells as httpx does; anything else goes
+        httpx would parse `base_url + path` and then the URL again to merge `params`:
+        two URL parses (~15 us each) per request.  Resources only pass `str` and `int`
+        query values, which `urlencode` spells as httpx does; anything else goes
         through httpx's own merging.
         """
         url = self._urls.get(path)
