@@ -1,13 +1,13 @@
-"""The exception hierarchy and :func:`from_response`, the one place HTTP errors are typed.
+"""The exception hierarchy and `from_response`, the one place HTTP errors are typed.
 
-Every exception the SDK raises derives from :class:`SmartSenderError`.  None of them ever
-holds the API token: the request attached to an :class:`APIError` (``.response.request``)
-has its ``Authorization`` header replaced by ``[redacted]``, and the client passes every
-exception on its way out through :func:`scrub`, which does the same to each exception
-chained under it (``__cause__``, ``__context__``) and removes the token from their text.
+Every exception the SDK raises derives from `SmartSenderError`.  None of them ever
+holds the API token: the request attached to an `APIError` (`.response.request`)
+has its `Authorization` header replaced by `[redacted]`, and the client passes every
+exception on its way out through `scrub`, which does the same to each exception
+chained under it (`__cause__`, `__context__`) and removes the token from their text.
 
-Every exception survives :mod:`pickle` (multiprocessing, arq, Celery and dask pickle them):
-type, message, ``status_code``, ``code``, ``retry_after`` and the body are kept.
+Every exception survives `pickle` (multiprocessing, arq, Celery and dask pickle them):
+type, message, `status_code`, `code`, `retry_after` and the body are kept.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class SmartSenderError(Exception):
 
 
 def _rebuild(cls: type[SmartSenderError], args: tuple[Any, ...]) -> SmartSenderError:
-    """Unpickle a :class:`SmartSenderError` (see ``__reduce__``)."""
+    """Unpickle a `SmartSenderError` (see `__reduce__`)."""
     exc = cls.__new__(cls)
     exc.args = args
     return exc
@@ -161,7 +161,7 @@ class APIError(SmartSenderError):
 
 
 def _describe(description: Mapping[str, Any]) -> str:
-    """``{"field": ["msg", ...]}`` as ``field: msg; other: msg``, cut to 300 characters."""
+    """`{"field": ["msg", ...]}` as `field: msg; other: msg`, cut to 300 characters."""
     parts = []
     for key, value in description.items():
         if isinstance(value, (list, tuple)):
@@ -448,7 +448,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
 
 
 def truncate_body(content: bytes) -> str:
-    """Decode ``content`` leniently and cut it to ``MAX_BODY_CHARS``."""
+    """Decode `content` leniently and cut it to `MAX_BODY_CHARS`."""
     text = content[: MAX_BODY_CHARS * 4].decode("utf-8", errors="replace")
     return text[:MAX_BODY_CHARS]
 
@@ -459,9 +459,9 @@ def parse_retry_after(
     *,
     now: float | None = None,
 ) -> float | None:
-    """Return the server's requested delay in seconds, or ``None`` when it gave none.
+    """Return the server's requested delay in seconds, or `None` when it gave none.
 
-    Looks at the ``Retry-After`` header (delta-seconds or an HTTP-date) first, then at the
+    Looks at the `Retry-After` header (delta-seconds or an HTTP-date) first, then at the
     body text "try again in N seconds" that Smart Sender sends with a 423.  Negative,
     non-finite or absurd values (over a day) are ignored.
     """
@@ -503,7 +503,7 @@ _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
 
 
 def _redacted_request(request: httpx.Request) -> httpx.Request:
-    """A copy of ``request`` without credentials, safe to keep on an exception."""
+    """A copy of `request` without credentials, safe to keep on an exception."""
     if not any(name in request.headers for name in _CREDENTIAL_HEADERS):
         return request
     headers = httpx.Headers(request.headers)
@@ -514,7 +514,7 @@ def _redacted_request(request: httpx.Request) -> httpx.Request:
 
 
 def redact_response(response: httpx.Response) -> httpx.Response:
-    """Point ``response`` at a credential-free copy of its request (in place) and return it."""
+    """Point `response` at a credential-free copy of its request (in place) and return it."""
     try:
         request = response.request
     except RuntimeError:
@@ -536,16 +536,16 @@ _MIN_SECRET = 6
 
 
 def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
-    """Make ``exc`` and every exception chained under it safe to log, in place.
+    """Make `exc` and every exception chained under it safe to log, in place.
 
-    Walks ``__cause__``, ``__context__`` and exception groups.  On each exception, every
-    attribute holding an :class:`httpx.Request` (httpx keeps one on ``.request``) is
-    replaced by a copy whose ``Authorization`` header reads ``[redacted]``, every
-    :class:`httpx.Response` is pointed at such a copy, and each of ``secrets`` (the token)
-    is cut out of its message.  Returns ``exc``.
+    Walks `__cause__`, `__context__` and exception groups.  On each exception, every
+    attribute holding an `httpx.Request` (httpx keeps one on `.request`) is
+    replaced by a copy whose `Authorization` header reads `[redacted]`, every
+    `httpx.Response` is pointed at such a copy, and each of `secrets` (the token)
+    is cut out of its message.  Returns `exc`.
 
-    A secret shorter than ``_MIN_SECRET`` characters is not cut out of messages: it would
-    mangle ordinary words ("connec[redacted]ion" for the token ``"t"``), and a token that
+    A secret shorter than `_MIN_SECRET` characters is not cut out of messages: it would
+    mangle ordinary words ("connec[redacted]ion" for the token `"t"`), and a token that
     short protects nothing.  Headers are redacted whatever the token's length.
     """
     secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
@@ -577,13 +577,13 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
 
 
 def from_response(response: httpx.Response, *, status: int | None = None) -> APIError:
-    """Build the typed exception for an error ``response`` (status >= 400).
+    """Build the typed exception for an error `response` (status >= 400).
 
-    ``status`` overrides the HTTP status, for a 200 whose body is an error envelope
-    (``{"error": {"code": 404, ...}}``): consumers of this API treat ``error.code`` as
+    `status` overrides the HTTP status, for a 200 whose body is an error envelope
+    (`{"error": {"code": 404, ...}}`): consumers of this API treat `error.code` as
     the status.
 
-    The body is expected as ``{"error": {"code": …, "message": …, "description": …}}`` but
+    The body is expected as `{"error": {"code": …, "message": …, "description": …}}` but
     anything else (HTML from a proxy, an empty body, truncated JSON) still gives the
     right class, with the raw text kept for diagnosis.
     """
