@@ -1,5 +1,5 @@
-"""Chats and the objects embedded in them: :class:`Chat`, :class:`ChatContact`, :class:`Gate`,
-:class:`Channel`."""
+"""Chats and the objects embedded in them: `Chat`, `ChatContact`, `Gate`,
+`Channel`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["Channel", "ChannelDetails", "Chat", "ChatContact", "Gate"]
 
 
 def _extra_value(extra: Mapping[str, Any], key: str, kind: str) -> Any:
-    """A field kept in ``extra``, converted leniently (``None`` when absent or unreadable)."""
+    """A field kept in `extra`, converted leniently (`None` when absent or unreadable)."""
     from smartsender_async import _convert  # imports this module
 
     value = extra.get(key)
@@ -54,7 +54,7 @@ class Channel:
 
     @property
     def id(self) -> int | None:
-        """The channel id (what ``channels.get`` takes)."""
+        """The channel id (what `channels.get` takes)."""
         return _extra_value(self.extra, "id", "int")  # type: ignore[no-any-return]
 
     @property
@@ -201,5 +201,5 @@ class Chat:
 
     @property
     def contact_id(self) -> int | None:
-        """The contact id to send to (``contact.originalId``), if the server sent one."""
+        """The contact id to send to (`contact.originalId`), if the server sent one."""
         return self.contact.original_id if self.contact is not None else None
