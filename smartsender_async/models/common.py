@@ -1,4 +1,4 @@
-"""Models shared by every area: :class:`Cursor`, :class:`Page` and :class:`ResponseInfo`."""
+"""Models shared by every area: `Cursor`, `Page` and `ResponseInfo`."""
 
 from __future__ import annotations
 
