@@ -1,7 +1,7 @@
-"""Contacts: :class:`Contact` and its tags, variables, funnels and groups.
+"""Contacts: `Contact` and its tags, variables, funnels and groups.
 
-:class:`Tag`, :class:`Funnel` and :class:`Variable` are both what a contact carries and
-what the project-level lists (``client.tags``, ``client.funnels``, ``client.variables``)
+`Tag`, `Funnel` and `Variable` are both what a contact carries and
+what the project-level lists (`client.tags`, `client.funnels`, `client.variables`)
 return: the same objects, with the fields each place sends.
 """
 
