@@ -1,4 +1,4 @@
-"""Operators: :class:`Operator` and :class:`OperatorInfo`."""
+"""Operators: `Operator` and `OperatorInfo`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["Operator", "OperatorInfo"]
 
 @attrs.frozen
 class OperatorInfo:
-    """An operator's personal details (``operator.info``)."""
+    """An operator's personal details (`operator.info`)."""
 
     email: str | None = None
     full_name: str | None = None
@@ -50,10 +50,10 @@ class Operator:
 
     @property
     def full_name(self) -> str | None:
-        """Shortcut for ``info.full_name``."""
+        """Shortcut for `info.full_name`."""
         return self.info.full_name if self.info is not None else None
 
     @property
     def email(self) -> str | None:
-        """Shortcut for ``info.email``."""
+        """Shortcut for `info.email`."""
         return self.info.email if self.info is not None else None
