@@ -1,8 +1,8 @@
-"""Shop objects: :class:`Product`, :class:`ProductEssence` (a product variant, also a cart
-line), :class:`Cash`, :class:`Invoice`, :class:`InvoiceLog` and :class:`Cashier`.
+"""Shop objects: `Product`, `ProductEssence` (a product variant, also a cart
+line), `Cash`, `Invoice`, `InvoiceLog` and `Cashier`.
 
 Most of these models are documented only in part: fields marked "not documented" are
-assumed, and anything else the server sends is kept in ``extra``.
+assumed, and anything else the server sends is kept in `extra`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Cash:
 
 @attrs.frozen
 class ProductRef:
-    """The product a variant belongs to, as embedded in it (``essence.product``)."""
+    """The product a variant belongs to, as embedded in it (`essence.product`)."""
 
     id: int | None = None
     name: str | None = None
@@ -95,8 +95,8 @@ class ProductEssence:
 
     @property
     def cost(self) -> Cash | None:
-        """The price: ``cash``, else one made of the top-level ``price`` (or ``amount``)
-        and ``currency``; ``None`` when neither form was sent."""
+        """The price: `cash`, else one made of the top-level `price` (or `amount`)
+        and `currency`; `None` when neither form was sent."""
         if self.cash is not None:
             return self.cash
         amount = self.price if self.price is not None else self.amount
@@ -106,7 +106,7 @@ class ProductEssence:
 
     @property
     def quantity(self) -> int | None:
-        """How many of it are in the cart (``pivot.quantity``), when the server says."""
+        """How many of it are in the cart (`pivot.quantity`), when the server says."""
         value = (self.pivot or EMPTY).get("quantity")
         if isinstance(value, bool):
             return None
@@ -227,5 +227,5 @@ class Invoice:
 
     @property
     def paid(self) -> bool:
-        """Whether a payment attempt succeeded (a log with ``state`` true)."""
+        """Whether a payment attempt succeeded (a log with `state` true)."""
         return any(log.state is True for log in self.logs)
