@@ -1,4 +1,4 @@
-"""The project: :class:`Project` (``GET /me``) and its global variables, :class:`Definition`."""
+"""The project: `Project` (`GET /me`) and its global variables, `Definition`."""
 
 from __future__ import annotations
 
