@@ -1,43 +1,43 @@
-"""The concurrent, ordered page scheduler behind every ``stream(...)`` method.
+"""The concurrent, ordered page scheduler behind every `stream(...)` method.
 
-A list endpoint is seen here as a function ``fetch(page_number) -> Page[T]``. A
-:class:`PageStream` walks it: page 1 alone first (it reveals ``pages``), then windows of
-up to ``concurrency`` pages fetched at the same time. Items come out in page order,
-de-duplicated by id. :class:`FanOutStream` does the same for the children of many parents
+A list endpoint is seen here as a function `fetch(page_number) -> Page[T]`. A
+`PageStream` walks it: page 1 alone first (it reveals `pages`), then windows of
+up to `concurrency` pages fetched at the same time. Items come out in page order,
+de-duplicated by id. `FanOutStream` does the same for the children of many parents
 (the messages of many chats) under one shared bound.
 
 Structure, and why it is safe
 -----------------------------
 Neither stream is an async generator and neither keeps a task alive while the consumer
-holds control. ``__anext__`` serves items from a buffer. Only when the buffer is empty does
+holds control. `__anext__` serves items from a buffer. Only when the buffer is empty does
 it open a task group *inside that call*, fetch one window, wait for every request in it,
-close the task group and return. So when ``async for`` hands an item to the loop body,
-no request is in flight and no cancel scope is open. ``break``, an exception in the loop
-body, ``aclose()`` and garbage collection therefore cannot leak a task, cannot cross a
+close the task group and return. So when `async for` hands an item to the loop body,
+no request is in flight and no cancel scope is open. `break`, an exception in the loop
+body, `aclose()` and garbage collection therefore cannot leak a task, cannot cross a
 cancel scope into another task, and cannot send anything afterwards. This holds under
 asyncio and trio, and also when the consumer is itself an async generator.
 
-The price is that fetching does not overlap the loop body. With a fixed latency ``L`` the
-stream takes ``L * (1 + ceil((n - 1) / concurrency))`` for ``n`` pages plus the consumer's
-own time. A rolling window would not do better: memory is bounded at ``concurrency``
+The price is that fetching does not overlap the loop body. With a fixed latency `L` the
+stream takes `L * (1 + ceil((n - 1) / concurrency))` for `n` pages plus the consumer's
+own time. A rolling window would not do better: memory is bounded at `concurrency`
 pages, a finished request does not free memory (only the consumer does), and the consumer
 runs outside the call.
 
 Guarantees (churn is described in README "Streaming")
 ---------------------------------------------------
 * Order: items in page order, and in server order within a page.
-* Bounded: at most ``concurrency`` requests in flight, at most ``concurrency`` pages
-  buffered (about ``2 * concurrency`` for :class:`FanOutStream`), plus the id set.
-* Frugal: with ``limit``, a page is not requested unless full pages before it could fall
-  short of ``limit``. A ``stop`` hit or a failed page cancels later requests of its window.
-  An early ``break`` after the first item has cost page 1 only.
-* Errors: an exception from ``fetch`` (after the client's retries) is raised by
-  ``__anext__`` after every item of the pages before the failed one. Later requests of the
+* Bounded: at most `concurrency` requests in flight, at most `concurrency` pages
+  buffered (about `2 * concurrency` for `FanOutStream`), plus the id set.
+* Frugal: with `limit`, a page is not requested unless full pages before it could fall
+  short of `limit`. A `stop` hit or a failed page cancels later requests of its window.
+  An early `break` after the first item has cost page 1 only.
+* Errors: an exception from `fetch` (after the client's retries) is raised by
+  `__anext__` after every item of the pages before the failed one. Later requests of the
   window are cancelled. The stream is then closed.
-* Ending: the pass ends after a page that is empty or whose ``cursor.pages`` says it is the
-  last one. ``pages`` is re-read from every page, so the walk follows it when it grows or
+* Ending: the pass ends after a page that is empty or whose `cursor.pages` says it is the
+  last one. `pages` is re-read from every page, so the walk follows it when it grows or
   shrinks.
-* After the end, an error or ``aclose()``, ``__anext__`` raises ``StopAsyncIteration`` and
+* After the end, an error or `aclose()`, `__anext__` raises `StopAsyncIteration` and
   sends nothing.
 """
 
@@ -79,7 +79,7 @@ _INT64_MAX = 2**63 - 1
 
 
 class SupportsLessThan(Protocol):
-    """Anything ordered with ``<``: datetimes, numbers, strings."""
+    """Anything ordered with `<`: datetimes, numbers, strings."""
 
     def __lt__(self, other: Any, /) -> bool: ...
 
@@ -87,11 +87,11 @@ class SupportsLessThan(Protocol):
 class IdSet:
     """A set of ids that costs about 8 bytes per int instead of about 70.
 
-    Ints that fit in 64 bits live in a sorted ``array('q')`` (binary search) plus a small
-    ``set`` of recent additions, merged into the array when it reaches ``tail_size``.
-    Anything else (strings, huge ints) goes to a plain ``set``; values of other types
-    that merely compare equal to an int (``1.0``) are not matched with it. 100,000 chat
-    ids cost about 0.8 MB here and about 7 MB in a ``set``.
+    Ints that fit in 64 bits live in a sorted `array('q')` (binary search) plus a small
+    `set` of recent additions, merged into the array when it reaches `tail_size`.
+    Anything else (strings, huge ints) goes to a plain `set`; values of other types
+    that merely compare equal to an int (`1.0`) are not matched with it. 100,000 chat
+    ids cost about 0.8 MB here and about 7 MB in a `set`.
     """
 
     __slots__ = ("_base", "_other", "_tail", "_tail_size")
@@ -124,7 +124,7 @@ class IdSet:
         return index < len(base) and base[index] == item
 
     def add(self, item: Hashable) -> bool:
-        """Add ``item``; return ``True`` if it was not there before."""
+        """Add `item`; return `True` if it was not there before."""
         if item.__class__ is int and _INT64_MIN <= item <= _INT64_MAX:
             # The common case (every id of a stream), inlined: called once per item.
             tail = self._tail
@@ -176,7 +176,7 @@ class IdSet:
 
 
 class _Job:
-    """One page request inside a window; ``group`` is the walk it belongs to."""
+    """One page request inside a window; `group` is the walk it belongs to."""
 
     __slots__ = ("call", "group", "page", "result", "scope", "terminal")
 
@@ -271,7 +271,7 @@ class _StreamBase:
         self._running = True
 
     async def _next_slow(self) -> Any:
-        """``__anext__`` when the buffer cannot serve it at once: fetch until an item, the
+        """`__anext__` when the buffer cannot serve it at once: fetch until an item, the
         stored error or the end comes up."""
         self._enter_anext()
         if self._carry is _UNCAPTURED:
@@ -310,12 +310,12 @@ class _StreamBase:
         raise NotImplementedError
 
     async def _run_window(self, jobs: list[_Job]) -> None:
-        """Run ``jobs`` concurrently and return once every one of them has finished.
+        """Run `jobs` concurrently and return once every one of them has finished.
 
         Requests start in list order (each waits for the previous one to have called
-        ``fetch``), so a server answering in arrival order reads pages in page order.
-        A job whose page turned out terminal (failed, empty, ``stop`` hit) cancels the
-        jobs of the same group with a higher page number. Exceptions from ``fetch`` are
+        `fetch`), so a server answering in arrival order reads pages in page order.
+        A job whose page turned out terminal (failed, empty, `stop` hit) cancels the
+        jobs of the same group with a higher page number. Exceptions from `fetch` are
         stored on the job, never raised here.
         """
         cutoff: dict[int, int] = {}
@@ -372,7 +372,7 @@ class _StreamBase:
 
 
 def _terminal(job: _Job) -> bool:
-    """Whether the walk of ``job``'s group ends at its page."""
+    """Whether the walk of `job`'s group ends at its page."""
     assert isinstance(job.result, Page)
     try:
         return job.terminal(job.result)
@@ -383,7 +383,7 @@ def _terminal(job: _Job) -> bool:
 
 
 def _pass_continues(number: int, page: Page[Any]) -> bool:
-    """Whether a walk goes on after ``page`` (number ``number``)."""
+    """Whether a walk goes on after `page` (number `number`)."""
     return bool(page.items) and number < page.cursor.pages
 
 
@@ -639,7 +639,7 @@ class PageStream(_StreamBase, Generic[T]):
 
 
 class _Parent:
-    """The walk over one parent's child pages inside a :class:`FanOutStream`."""
+    """The walk over one parent's child pages inside a `FanOutStream`."""
 
     __slots__ = (
         "cutoff",
@@ -673,7 +673,7 @@ class _Parent:
         return range(self.next_fetch, end + 1)
 
     def record(self, number: int, result: Page[Any] | Exception | None) -> None:
-        """Store the outcome of the request for page ``number``."""
+        """Store the outcome of the request for page `number`."""
         self.next_fetch = max(self.next_fetch, number + 1)
         if result is None:
             return  # cancelled: an earlier page of this window ended the walk
