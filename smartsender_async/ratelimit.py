@@ -1,4 +1,4 @@
-"""Client-side rate limiting: :class:`RateLimit`, the limiter protocol and the in-memory GCRA.
+"""Client-side rate limiting: `RateLimit`, the limiter protocol and the in-memory GCRA.
 
 Smart Sender allows 180 requests per minute per token and punishes a breach with a lock
 (HTTP 423) of 60 s, then 120 s, and so on up to 720 s.  A limiter does two things for
@@ -7,26 +7,26 @@ every HTTP attempt, keyed by a digest of the token:
 * the **lock gate**: after any request of a token got a 423, every task using that token
   (every client sharing the limiter) waits until the lock ends instead of knocking;
 * a **GCRA slot** (generic cell rate algorithm, a leaky bucket kept as one timestamp, the
-  "theoretical arrival time" TAT): requests are spaced by the emission interval ``T``,
-  with up to ``burst`` of them allowed back to back after a quiet spell.
+  "theoretical arrival time" TAT): requests are spaced by the emission interval `T`,
+  with up to `burst` of them allowed back to back after a quiet spell.
 
-Arithmetic.  With tolerance ``tau = (burst - 1) * T``, GCRA admits ``n`` requests in a
-half-open window ``[a, a + W)`` only if ``(n - burst) * T < W``.  Choosing
-``T = (period + margin) / (requests - burst + 1)`` therefore admits at most ``requests``
-in any window of length ``period + margin``, bursts included.  The server sees arrival
-times, not admission times: the ``margin`` absorbs that much variation in network delay
+Arithmetic.  With tolerance `tau = (burst - 1) * T`, GCRA admits `n` requests in a
+half-open window `[a, a + W)` only if `(n - burst) * T < W`.  Choosing
+`T = (period + margin) / (requests - burst + 1)` therefore admits at most `requests`
+in any window of length `period + margin`, bursts included.  The server sees arrival
+times, not admission times: the `margin` absorbs that much variation in network delay
 (and the closed-versus-open window edge).  The long-run rate is
-``(requests - burst + 1) / (period + margin)``; with the defaults 176 per 61 s, that is
+`(requests - burst + 1) / (period + margin)`; with the defaults 176 per 61 s, that is
 173.1 requests per minute, 96 % of the quota, and never more than 178 in a 60 s window.
 
 Bookings and refunds (work conservation).  A caller books its slot first (the TAT moves
-on by ``T``) and then sleeps until the slot's time, outside any lock, so waiters are
+on by `T`) and then sleeps until the slot's time, outside any lock, so waiters are
 served in arrival order without polling.  A booking remembers the TAT before it
-(``prev``).  A caller that is cancelled, times out or is abandoned while it sleeps gives
+(`prev`).  A caller that is cancelled, times out or is abandoned while it sleeps gives
 its booking back:
 
 * if nothing was booked after it (the TAT is still its own), the TAT goes back to
-  ``prev``, and on down through any given-back bookings that this uncovers;
+  `prev`, and on down through any given-back bookings that this uncovers;
 * otherwise its booking becomes **free**: the next caller to arrive takes the earliest
   free booking instead of booking a new slot at the end, and sleeps until its time.
 
@@ -37,8 +37,8 @@ lock gate closed over, is dropped.
 
 Re-validation.  After its sleep a caller checks its booking again before it goes: it
 goes only if the booking still stands (same era, see below; the TAT not behind it), no
-lock closed the gate meanwhile, and it woke within ``slack`` of its slot's time (``slack``
-is half the margin, at least one ``T``).  A caller woken late (a stalled event loop or a
+lock closed the gate meanwhile, and it woke within `slack` of its slot's time (`slack`
+is half the margin, at least one `T`).  A caller woken late (a stalled event loop or a
 stalled store) would otherwise send on top of the slots booked after it; it re-books
 instead.  "Never exceed the quota; prefer waiting."
 
@@ -46,10 +46,10 @@ State loss.  The state may vanish under the limiter (for Redis: FLUSHALL, a rest
 eviction).  A new state is a new *era*, and a booking of an earlier era is re-booked,
 never sent: nobody knows any more what was booked around it.  The limiter remembers the
 last TAT and gate it saw; if it finds the state missing although it saw it in use within
-the last window, the new state starts at ``now + T + tau``: no burst, and one interval
+the last window, the new state starts at `now + T + tau`: no burst, and one interval
 of pause.  That is safe whatever else was sent: a request goes only when its booking
-passed a check at some time ``r`` with its slot due, so its booking's TAT is at most
-``r + T + tau``; the new schedule therefore continues no earlier than the old one would
+passed a check at some time `r` with its slot due, so its booking's TAT is at most
+`r + T + tau`; the new schedule therefore continues no earlier than the old one would
 have, counting only what was actually sent.  A lost lock gate is closed again.
 """
 
@@ -312,8 +312,8 @@ class _KeyState:
 
 
 class _Booking:
-    """A slot booked by one caller: ``booked`` is the TAT it set, ``prev`` the TAT before
-    it, ``allowed`` when it may go, ``gate`` the gate deadline it was booked under."""
+    """A slot booked by one caller: `booked` is the TAT it set, `prev` the TAT before
+    it, `allowed` when it may go, `gate` the gate deadline it was booked under."""
 
     __slots__ = ("allowed", "booked", "era", "gate", "prev")
 
@@ -398,11 +398,11 @@ class InMemoryRateLimiter:
     def _book(
         self, key: str, now: float, max_wait: float, booking: _Booking | None
     ) -> tuple[_Booking | None, float]:
-        """Under the mutex: recheck ``booking`` or book a slot.
+        """Under the mutex: recheck `booking` or book a slot.
 
-        Returns ``(None, gate_wait)`` to go now, or ``(booking, gate_wait)`` to sleep until
-        ``booking.allowed``; ``gate_wait`` is the part of the wait spent behind the gate.
-        Raises :class:`LockGateClosedError` when the gate stays closed beyond ``max_wait``.
+        Returns `(None, gate_wait)` to go now, or `(booking, gate_wait)` to sleep until
+        `booking.allowed`; `gate_wait` is the part of the wait spent behind the gate.
+        Raises `LockGateClosedError` when the gate stays closed beyond `max_wait`.
         """
         state = self._state(key, now)
         gate = state.gate_until
@@ -576,10 +576,10 @@ class InMemoryRateLimiter:
 
 
 def make_limiter(rate_limit: RateLimit | RateLimiter | None) -> RateLimiter | None:
-    """Turn a client's ``rate_limit=`` argument into a limiter.
+    """Turn a client's `rate_limit=` argument into a limiter.
 
-    A :class:`RateLimit` gets a private :class:`InMemoryRateLimiter`; a limiter object is
-    used as is (that is how clients share a quota); ``None`` means no client-side limit.
+    A `RateLimit` gets a private `InMemoryRateLimiter`; a limiter object is
+    used as is (that is how clients share a quota); `None` means no client-side limit.
     """
     if rate_limit is None:
         return None
