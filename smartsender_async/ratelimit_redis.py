@@ -1,25 +1,25 @@
 """The Redis limiter: one quota and one lock gate per token, shared by every process.
 
-Install with ``pip install 'smartsender-async[redis]'``.  The arithmetic and the design
-are the in-memory limiter's (see :mod:`smartsender_async.ratelimit`: booking, recheck
+Install with `pip install 'smartsender-async[redis]'`.  The arithmetic and the design
+are the in-memory limiter's (see `smartsender_async.ratelimit`: booking, recheck
 after the sleep, giving slots back, eras and state loss), done by Lua scripts so that
 checking the gate and booking a slot is atomic across processes, and timed by the Redis
-server's clock (``TIME``) so that clock skew between hosts cannot break the limit.
+server's clock (`TIME`) so that clock skew between hosts cannot break the limit.
 
-Keys are ``{prefix}{<digest>}:tat`` (the TAT and its era), ``…:gate`` (the lock gate's
-deadline) and ``…:free`` (given-back bookings, a sorted set); the braces keep them in one
+Keys are `{prefix}{<digest>}:tat` (the TAT and its era), `…:gate` (the lock gate's
+deadline) and `…:free` (given-back bookings, a sorted set); the braces keep them in one
 Redis Cluster slot.  The digest is the one the client passes, a SHA-256 of the token; a
 key that does not look like one is hashed again, so no token can reach Redis.  The keys
 expire on their own once idle (the TAT a window after its time).
 
-Redis must not evict them: use ``maxmemory-policy noeviction`` or ``maxmemory 0``.  The
-limiter logs a WARNING once when it finds an evicting policy with a ``maxmemory`` set;
+Redis must not evict them: use `maxmemory-policy noeviction` or `maxmemory 0`.  The
+limiter logs a WARNING once when it finds an evicting policy with a `maxmemory` set;
 an eviction is survived like a FLUSHALL (the state's loss is noticed, everyone re-books,
 and the new state starts with a pause and no burst), at some cost in throughput.
 
-Every Redis call runs under the limiter's ``timeout``, for a client passed in too.
+Every Redis call runs under the limiter's `timeout`, for a client passed in too.
 
-``redis.asyncio`` runs under asyncio only: under trio, use :class:`InMemoryRateLimiter`.
+`redis.asyncio` runs under asyncio only: under trio, use `InMemoryRateLimiter`.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def _micros(seconds: float) -> int:
 
 
 def _safe_location(url: str) -> str:
-    """``url`` without credentials, for messages."""
+    """`url` without credentials, for messages."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
@@ -448,7 +448,7 @@ class RedisRateLimiter:
         )
 
     async def _call(self, script: AsyncScript, keys: list[str], args: list[int | str]) -> Any:
-        """Run ``script`` within the limiter's own ``timeout``, whoever built the client."""
+        """Run `script` within the limiter's own `timeout`, whoever built the client."""
         try:
             with anyio.fail_after(self._timeout):
                 return await script(keys=keys, args=args)
@@ -658,7 +658,7 @@ async def _close_with_loop(
     client: redis.asyncio.Redis,
     clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any],
 ) -> AsyncGenerator[None, None]:
-    """Suspended for as long as its loop runs; when closed, closes ``client`` and drops
+    """Suspended for as long as its loop runs; when closed, closes `client` and drops
     the loop's entry (looked up, not held: holding the loop here would keep it alive)."""
     try:
         yield
