@@ -2,9 +2,9 @@
 acknowledged write and a create.
 
 A resource method is its argument checks plus one call here, naming the operation
-(``"tags.create"``) and the path template (``"/tags/{tagId}"``, placeholders named as in the
+(`"tags.create"`) and the path template (`"/tags/{tagId}"`, placeholders named as in the
 reference).  The template is filled with the checked ids, and both names go to
-:meth:`SmartSender.request` for tracing.
+`SmartSender.request` for tracing.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _SPLIT: dict[str, list[str]] = {}
 
 
 def fill(template: str, ids: Iterable[int | str]) -> str:
-    """``fill("/contacts/{contactId}/tags/{tagId}", (5, 7))`` → ``"/contacts/5/tags/7"``.
+    """`fill("/contacts/{contactId}/tags/{tagId}", (5, 7))` → `"/contacts/5/tags/7"`.
 
     Ids fill the placeholders in order; a string id is percent-encoded, so a funnel key
     or an order id can never step out of its path segment.
@@ -65,8 +65,8 @@ def _segment(text: str) -> str:
 
 
 def check_segment(name: str, value: Any) -> str:
-    """A string id that goes into the path (an invoice's ``orderId``): non-empty, no
-    surrounding spaces, and not ``.`` or ``..`` (which a URL resolves away)."""
+    """A string id that goes into the path (an invoice's `orderId`): non-empty, no
+    surrounding spaces, and not `.` or `..` (which a URL resolves away)."""
     text = check_text(name, value)
     if text != text.strip() or not text.strip("."):
         raise ValueError(f"{name} must be an id such as a UUID, got {value!r}")
@@ -74,8 +74,8 @@ def check_segment(name: str, value: Any) -> str:
 
 
 def check_key(name: str, value: Any) -> int | str:
-    """A path key that may be a number or a string (a funnel's ``serviceKey``, a group's
-    ``serviceId``): a positive int, or a non-empty string without surrounding spaces."""
+    """A path key that may be a number or a string (a funnel's `serviceKey`, a group's
+    `serviceId`): a positive int, or a non-empty string without surrounding spaces."""
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int or a str, got {value!r}")
     if isinstance(value, int):
@@ -92,18 +92,18 @@ def check_key(name: str, value: Any) -> int | str:
 
 
 def check_opt_text(name: str, value: Any) -> str | None:
-    """``None`` or a non-empty string (an optional ``term``, ``description``...)."""
+    """`None` or a non-empty string (an optional `term`, `description`...)."""
     return None if value is None else check_text(name, value)
 
 
 def by_identity(item: Any) -> Hashable:
-    """A streamed item's identity: its ``id``; an item without one is never a duplicate."""
+    """A streamed item's identity: its `id`; an item without one is never a duplicate."""
     ident = getattr(item, "id", None)
     return object() if ident is None else ident
 
 
 class ApiResource(Resource):
-    """A :class:`Resource` with the call shapes as methods."""
+    """A `Resource` with the call shapes as methods."""
 
     __slots__ = ()
 
@@ -117,7 +117,7 @@ class ApiResource(Resource):
         limitation: Any = 20,
         **query: Any,
     ) -> P:
-        """``GET`` one page; ``query`` entries that are ``None`` are left out."""
+        """`GET` one page; `query` entries that are `None` are left out."""
         params = page_params(page, limitation)
         params.update((k, v) for k, v in query.items() if v is not None)
         return await self._client.request(
@@ -132,7 +132,7 @@ class ApiResource(Resource):
     async def _get(
         self, model: type[M], operation: str, template: str, ids: tuple[int | str, ...] = ()
     ) -> M:
-        """``GET`` one object."""
+        """`GET` one object."""
         return await self._client.request(
             "GET", fill(template, ids), model=model, operation=operation, template=template
         )
@@ -148,7 +148,7 @@ class ApiResource(Resource):
         *,
         idempotent: bool | None = None,
     ) -> M:
-        """A write whose answer is the object written (``POST /tags`` → Tag)."""
+        """A write whose answer is the object written (`POST /tags` → Tag)."""
         return await self._client.request(
             method,
             fill(template, ids),
@@ -169,8 +169,8 @@ class ApiResource(Resource):
         *,
         idempotent: bool | None = None,
     ) -> None:
-        """A write answered ``{"state": true}``; ``{"state": false}`` raises
-        :class:`~smartsender_async.errors.WriteRejectedError`."""
+        """A write answered `{"state": true}`; `{"state": false}` raises
+        `smartsender_async.errors.WriteRejectedError`."""
         await self._client._acknowledge(
             method,
             fill(template, ids),
@@ -187,8 +187,8 @@ class ApiResource(Resource):
         limit: Any,
         key: Callable[[T], Hashable] = by_identity,
     ) -> PageStream[T]:
-        """Every item of a list, ``concurrency`` pages at a time, each once;
-        ``fetch(page, limitation)`` is the resource's own page method."""
+        """Every item of a list, `concurrency` pages at a time, each once;
+        `fetch(page, limitation)` is the resource's own page method."""
         check_stream_args(concurrency, limit)
 
         async def fetch_page(page: int) -> Page[T]:
@@ -198,9 +198,9 @@ class ApiResource(Resource):
 
 
 class _Area(ApiResource, Generic[T]):
-    """An API area with a list: a subclass names its area, ``class TagsResource(
-    SearchableListing[Tag], area="tags")``, and gets ``list`` on ``GET /tags`` decoded as
-    ``Page[Tag]`` (operation ``"tags.list"``)."""
+    """An API area with a list: a subclass names its area, `class TagsResource(
+    SearchableListing[Tag], area="tags")`, and gets `list` on `GET /tags` decoded as
+    `Page[Tag]` (operation `"tags.list"`)."""
 
     __slots__ = ()
     _page_type: ClassVar[type[Page[Any]]]
@@ -215,7 +215,7 @@ class _Area(ApiResource, Generic[T]):
 
 
 class Listing(_Area[T]):
-    """An area whose list is ``GET /<area>?page&limitation``: ``list`` and ``stream``."""
+    """An area whose list is `GET /<area>?page&limitation`: `list` and `stream`."""
 
     __slots__ = ()
 
@@ -273,9 +273,9 @@ class Listing(_Area[T]):
 
 
 class SearchableListing(_Area[T]):
-    """An area whose list takes an optional ``term``: ``list(term)`` and ``stream(term)``.
+    """An area whose list takes an optional `term`: `list(term)` and `stream(term)`.
 
-    The server matches ``term`` partially; filter the results again for an exact name.
+    The server matches `term` partially; filter the results again for an exact name.
     """
 
     __slots__ = ()
