@@ -1,7 +1,7 @@
-"""``client.cashiers``: the project's payment systems (list, stream, get).
+"""`client.cashiers`: the project's payment systems (list, stream, get).
 
-A cashier's payments (``page InvoiceLog[]``) have an unknown path: reach them with
-``client.request`` once you know it.
+A cashier's payments (`page InvoiceLog[]`) have an unknown path: reach them with
+`client.request` once you know it.
 """
 
 from __future__ import annotations
