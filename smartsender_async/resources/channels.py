@@ -1,4 +1,4 @@
-"""``client.channels``: the project's messenger channels (list, stream, get, switch on and
+"""`client.channels`: the project's messenger channels (list, stream, get, switch on and
 off, create a gate)."""
 
 from __future__ import annotations
