@@ -1,4 +1,4 @@
-"""``client.chats``: list, get, read, close, assign, messages."""
+"""`client.chats`: list, get, read, close, assign, messages."""
 
 from __future__ import annotations
 
