@@ -1,4 +1,4 @@
-"""``client.contacts``: contacts and everything hung on one (messages, variables, tags,
+"""`client.contacts`: contacts and everything hung on one (messages, variables, tags,
 funnels, groups, gates, cart, invoices, triggers)."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ _CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
 def _wire_value(name: str, value: Any) -> str | int | float | bool:
-    """A variable or field value as sent: ``None`` is sent as ``""``, which clears it."""
+    """A variable or field value as sent: `None` is sent as `""`, which clears it."""
     if value is None:
         return ""
     if isinstance(value, float) and not math.isfinite(value):
@@ -62,7 +62,7 @@ def _wire_value(name: str, value: Any) -> str | int | float | bool:
 
 
 def check_values(values: Any) -> dict[str, Any]:
-    """``values`` for ``PUT /contacts/{id}``: variable names mapped to values."""
+    """`values` for `PUT /contacts/{id}`: variable names mapped to values."""
     if not isinstance(values, Mapping):
         raise TypeError(f"values must be a mapping of variable names to values, got {values!r}")
     out: dict[str, Any] = {}
@@ -78,7 +78,7 @@ def _camel(name: str) -> str:
 
 
 def _check_date(value: Any) -> str:
-    """``Y-m-d H:i:s``: a datetime (an aware one is taken to UTC) or text of that form."""
+    """`Y-m-d H:i:s`: a datetime (an aware one is taken to UTC) or text of that form."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
@@ -1269,7 +1269,7 @@ class ContactsResource(ApiResource):
         limit: Any,
         key: Callable[[T], Hashable] = by_identity,
     ) -> PageStream[T]:
-        """A stream over one of the contact's lists (``pages(contact_id, page, limitation)``)."""
+        """A stream over one of the contact's lists (`pages(contact_id, page, limitation)`)."""
         contact = check_id("contact_id", contact_id)
 
         async def fetch(page: int, limitation: int) -> Page[T]:
