@@ -1,4 +1,4 @@
-"""``client.definitions``: the project's global variables (list, stream, get, create,
+"""`client.definitions`: the project's global variables (list, stream, get, create,
 update, delete)."""
 
 from __future__ import annotations
