@@ -1,6 +1,6 @@
-"""``client.funnels``: the project's funnels (list, stream).
+"""`client.funnels`: the project's funnels (list, stream).
 
-A funnel's ``service_key`` is what ``client.contacts.subscribe`` takes.
+A funnel's `service_key` is what `client.contacts.subscribe` takes.
 """
 
 from __future__ import annotations
