@@ -1,4 +1,4 @@
-"""``client.gates``: edit and delete messages sent through a gate."""
+"""`client.gates`: edit and delete messages sent through a gate."""
 
 from __future__ import annotations
 
