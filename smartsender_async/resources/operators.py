@@ -1,4 +1,4 @@
-"""``client.operators``: list, stream and the auto-assignment switch."""
+"""`client.operators`: list, stream and the auto-assignment switch."""
 
 from __future__ import annotations
 
