@@ -1,4 +1,4 @@
-"""``client.products``: the shop's products (list, stream, create, update, delete)."""
+"""`client.products`: the shop's products (list, stream, create, update, delete)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _check_ids(name: str, values: Any) -> list[int]:
 
 
 def _check_essences(essences: Any) -> list[dict[str, Any]]:
-    """At least one variant: a :class:`ProductEssence` or its wire dict each."""
+    """At least one variant: a `ProductEssence` or its wire dict each."""
     if isinstance(essences, (str, bytes, Mapping)) or not isinstance(essences, Iterable):
         raise TypeError(f"essences must be a list of ProductEssence or dicts, got {essences!r}")
     out = []
@@ -40,7 +40,7 @@ def _check_essences(essences: Any) -> list[dict[str, Any]]:
 def _product_body(
     name: Any, essences: Any, labels: Any, payment_systems: Any, category_id: Any
 ) -> dict[str, Any]:
-    """The fields given (``None`` is left out), checked."""
+    """The fields given (`None` is left out), checked."""
     body: dict[str, Any] = {}
     if name is not None:
         body["name"] = check_text("name", name)
