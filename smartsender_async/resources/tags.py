@@ -1,6 +1,6 @@
-"""``client.tags``: the project's tags (list, stream, create, update, delete).
+"""`client.tags`: the project's tags (list, stream, create, update, delete).
 
-To tag a contact, see ``client.contacts.add_tag``.
+To tag a contact, see `client.contacts.add_tag`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _HEX6 = re.compile(r"[0-9A-Fa-f]{6}")
 
 
 def check_color(value: Any) -> str:
-    """A 6-digit hex colour; a leading ``#`` is stripped (``"#FF0000"`` → ``"FF0000"``)."""
+    """A 6-digit hex colour; a leading `#` is stripped (`"#FF0000"` → `"FF0000"`)."""
     if not isinstance(value, str):
         raise TypeError(f"color must be a str such as 'FF0000', got {value!r}")
     color = value[1:] if value.startswith("#") else value
