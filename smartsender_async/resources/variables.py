@@ -1,5 +1,5 @@
-"""``client.variables``: the project's contact variables (list, stream, create, update,
-delete).  A contact's values are set with ``client.contacts.update(values=...)``."""
+"""`client.variables`: the project's contact variables (list, stream, create, update,
+delete).  A contact's values are set with `client.contacts.update(values=...)`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ VARIABLE_TYPES = ("url", "date", "enum", "email", "phone", "number", "string")
 
 
 def _check_choices(choices: Any) -> str:
-    """An ``enum`` variable's choices, sent comma-separated."""
+    """An `enum` variable's choices, sent comma-separated."""
     if isinstance(choices, (str, bytes)) or not isinstance(choices, Iterable):
         raise TypeError(f"choices must be an iterable of str, got {choices!r}")
     items = [check_text("choices[]", c) for c in choices]
