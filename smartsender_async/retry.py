@@ -1,28 +1,28 @@
-"""The retry step: :class:`RetryPolicy` and :func:`send_with_retry`, run once per request.
+"""The retry step: `RetryPolicy` and `send_with_retry`, run once per request.
 
 What is retried, and why:
 
-* ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``: always, sends included.  They are
+* `ConnectError`, `ConnectTimeout`, `PoolTimeout`: always, sends included.  They are
   raised before a single byte of the request left this host (no connection, or no free
   connection in the pool), so the server cannot have acted on it.
-* ``ReadTimeout``, ``ReadError``, ``WriteTimeout``, ``WriteError``, ``RemoteProtocolError``:
+* `ReadTimeout`, `ReadError`, `WriteTimeout`, `WriteError`, `RemoteProtocolError`:
   for idempotent calls only (GET, PUT, DELETE).  The request, or part of it, was on the
-  wire; the server may have processed it, so a send (``POST /contacts/{id}/send``) or a
+  wire; the server may have processed it, so a send (`POST /contacts/{id}/send`) or a
   forward is never repeated after them.
 * HTTP 500, 502, 503, 504: for idempotent calls only, for the same reason.  When retries
-  run out, the last response is returned (the client turns it into ``ServerError``).
+  run out, the last response is returned (the client turns it into `ServerError`).
 * HTTP 423 (Smart Sender's rate lock) and 429: for every call, sends included, because
   the server refused the request without acting on it.  The delay comes from
-  ``Retry-After`` or the body text "try again in N seconds".  Every 423 (or 429) that names
+  `Retry-After` or the body text "try again in N seconds".  Every 423 (or 429) that names
   its delay closes the limiter's lock gate so that all tasks using the token wait.  A 423
   that names none (the real API always does) is raised at once, without closing the gate.
-  The call waits and retries only when the delay is at most ``max_wait``; otherwise the
-  response is returned at once and the client raises ``RateLimitedError`` with
-  ``retry_after``.
-* Any other transport error (``ProxyError``, ``UnsupportedProtocol``, ...) or status: not
+  The call waits and retries only when the delay is at most `max_wait`; otherwise the
+  response is returned at once and the client raises `RateLimitedError` with
+  `retry_after`.
+* Any other transport error (`ProxyError`, `UnsupportedProtocol`, ...) or status: not
   retried.
 
-Every kind of retry counts against ``max_attempts``, lock waits included, so a token that
+Every kind of retry counts against `max_attempts`, lock waits included, so a token that
 stays locked cannot keep a call looping.
 """
 
@@ -256,19 +256,19 @@ async def send_with_retry(
 ) -> AttemptResult:
     """Send one API call: limiter, attempt, decide, repeat (see the module docstring).
 
-    ``send`` performs exactly one HTTP attempt.  ``method`` and ``path`` are for logs and
-    error messages only.  ``key`` identifies the token for the limiter (a digest).  With
-    ``policy=None`` there is exactly one attempt, which still passes the limiter, and a
+    `send` performs exactly one HTTP attempt.  `method` and `path` are for logs and
+    error messages only.  `key` identifies the token for the limiter (a digest).  With
+    `policy=None` there is exactly one attempt, which still passes the limiter, and a
     423 still closes the lock gate.
 
     Returns the final response: a success, or an error status that is not retried or
     whose retries ran out.
 
     Raises:
-        APITimeoutError: the last attempt timed out (``retries_taken`` set).
+        APITimeoutError: the last attempt timed out (`retries_taken` set).
         APIConnectionError: the last attempt got no response for another reason.
-        RateLimitedError: the token's lock gate stays closed for longer than ``max_wait``;
-            no request was sent (``response`` is ``None``).
+        RateLimitedError: the token's lock gate stays closed for longer than `max_wait`;
+            no request was sent (`response` is `None`).
     """
     if policy is None:
         max_attempts = 1
