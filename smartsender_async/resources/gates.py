@@ -18,9 +18,9 @@ class GatesResource(ApiResource):
     Example:
         ```python
         page = await client.contacts.messages(5, limitation=1)
-        message = page[0]
-        if message.gate is not None:
-            await client.gates.edit_message(message.gate.id, message.id, "Corrected text")
+        gate = page[0].gate
+        if gate is not None and gate.id is not None:
+            await client.gates.edit_message(gate.id, page[0].id, "Corrected text")
         ```
     """
 

@@ -36,6 +36,7 @@ class TagsResource(SearchableListing[Tag], area="tags"):
     Example:
         ```python
         tag = await client.tags.create("vip", color="#FF0000")
+        assert tag.id is not None
         await client.contacts.add_tag(5, tag.id)
         ```
     """
