@@ -95,22 +95,33 @@ def make_client(
 
 
 def pooled_transport(*, http: str = "httpx", **options: Any) -> httpx.AsyncHTTPTransport:
-    """An :class:`httpx.AsyncHTTPTransport` on the SDK's connection pool.
+    """An `httpx.AsyncHTTPTransport` on the SDK's connection pool.
 
-    The client a :class:`SmartSender` builds already uses it.  Use this when you build the
-    ``httpx.AsyncClient`` yourself, for example one client shared by many tokens::
+    The client a [SmartSender][smartsender_async.SmartSender] builds already uses it.  Use
+    this when you build the `httpx.AsyncClient` yourself, for example one client shared by
+    many tokens.  httpcore's pool costs time in proportion to the connections it holds on
+    every request; this one does constant work per request.  Through a proxy, or with
+    HTTP/2 on, the transport keeps httpcore's pool.
 
+    Args:
+        http: `"httpx"` (default), or `"httpx2"` for an `httpx2.AsyncHTTPTransport` on the
+            same pool (over httpcore2), for an `httpx2.AsyncClient`.
+        **options: `httpx.AsyncHTTPTransport`'s options (`limits`, `verify`, `proxy`,
+            `retries`, ...); `verify` defaults to the SSL context the SDK's clients share.
+
+    Returns:
+        The transport, to give to `httpx.AsyncClient(transport=...)`.
+
+    Raises:
+        TypeError: an option `httpx.AsyncHTTPTransport` does not take.
+
+    Example:
+        ```python
+        # not run: needs a list of real tokens
         limits = httpx.Limits(max_connections=250)
         http = httpx.AsyncClient(transport=pooled_transport(limits=limits))
         clients = [SmartSender(token, http_client=http) for token in tokens]
-
-    ``options`` are :class:`httpx.AsyncHTTPTransport`'s (``limits``, ``verify``, ``proxy``,
-    ``retries``, ...); ``verify`` defaults to the SSL context the SDK's clients share.
-    httpcore's pool costs time in proportion to the connections it holds on every request;
-    this one does constant work per request.  Through a proxy, or with HTTP/2 on, the
-    transport keeps httpcore's pool.  ``http="httpx2"`` gives an
-    ``httpx2.AsyncHTTPTransport`` on the same pool (over httpcore2), for an
-    ``httpx2.AsyncClient``.
+        ```
     """
     backend = get_backend(http)
     options.setdefault("verify", _ssl_context(None if backend.http is httpx else backend))

@@ -1,4 +1,4 @@
-"""The :class:`SmartSender` client: configuration, lifecycle and the one request path."""
+"""The `SmartSender` client: configuration, lifecycle and the one request path."""
 
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ _DEFAULT: Any = object()
 
 
 class _Instrumentation(Protocol):
-    """What ``contrib.opentelemetry.instrument()`` puts on a client: it runs the retry step
-    of every call in place of :meth:`SmartSender._send`'s own (spans, metrics)."""
+    """What `contrib.opentelemetry.instrument()` puts on a client: it runs the retry step
+    of every call in place of `SmartSender._send`'s own (spans, metrics)."""
 
     async def send(
         self,
@@ -92,7 +92,24 @@ class _Instrumentation(Protocol):
 
 
 class ConfigurationError(SmartSenderError, ValueError):
-    """The client was configured wrongly (for example, no token anywhere)."""
+    """The client was configured wrongly (for example, no token anywhere).
+
+    Raised by `SmartSender(...)` before anything is sent; also a `ValueError`.  The message
+    never repeats the token.
+
+    Attributes:
+        message: what is wrong and how to fix it.
+
+    Example:
+        ```python
+        from smartsender_async import ConfigurationError, SmartSender
+
+        try:
+            SmartSender(token=" abc ")  # spaces around it, as pasted
+        except ConfigurationError as exc:
+            print(exc)
+        ```
+    """
 
 
 class BackendMismatchError(ConfigurationError, _backend.BackendMismatchError):
@@ -106,18 +123,42 @@ class EventLoopMismatchError(SmartSenderError, RuntimeError):
 
     Connections in its pool belong to that first loop; reusing them from another loop
     would hang or fail deep inside httpx.  Create one client per event loop (per
-    ``asyncio.run``, per worker process) instead.
+    `asyncio.run`, per worker process) instead.  Also a `RuntimeError`.
+
+    Attributes:
+        message: which loop the client belongs to and what to do.
+
+    Example:
+        ```python
+        # not run: shows the mistake
+        client = SmartSender()
+        asyncio.run(client.me())
+        asyncio.run(client.me())  # a second loop: EventLoopMismatchError
+        ```
     """
 
 
 class UnclosedClientWarning(ResourceWarning):
-    """A :class:`SmartSender` was garbage-collected without ``aclose()``."""
+    """A [SmartSender][smartsender_async.SmartSender] was garbage-collected without `aclose()`.
+
+    A `ResourceWarning`, so Python shows it only when warnings are enabled (`-W default`,
+    pytest).  Close clients with `async with` or `await client.aclose()`.
+
+    Example:
+        ```python
+        import warnings
+
+        from smartsender_async import UnclosedClientWarning
+
+        warnings.simplefilter("error", UnclosedClientWarning)  # make a leak fail the tests
+        ```
+    """
 
 
 def _check_token(token: str) -> None:
     """Refuse a token that cannot be a header value, without repeating it.
 
-    A trailing newline (``open(".token").read()``) or any other whitespace or control
+    A trailing newline (`open(".token").read()`) or any other whitespace or control
     character would make the HTTP layer fail with an error quoting the header, token
     and all; non-ASCII cannot be sent at all.
     """
@@ -138,7 +179,7 @@ def _check_token(token: str) -> None:
 
 
 def _in_loop(loop: object) -> bool:
-    """Whether the running event loop is ``loop`` (False outside any loop)."""
+    """Whether the running event loop is `loop` (False outside any loop)."""
     try:
         return _current_loop() is loop
     except RuntimeError:
@@ -164,54 +205,66 @@ class SmartSender:
     """An async client for the Smart Sender REST API.
 
     Use one client for the life of your application (or worker process) and close it when
-    done, either with ``async with SmartSender() as client:`` or ``await client.aclose()``::
-
-        async with SmartSender() as client:          # token from SMARTSENDER_TOKEN
-            page = await client.chats.list(state="open")
-
-    Args:
-        token: the project's API token. Defaults to the ``SMARTSENDER_TOKEN`` environment
-            variable; with neither, :class:`ConfigurationError` is raised.  The token never
-            appears in a repr, an exception or a log record.
-        base_url: the API root, ``https://api.smartsender.com/v1``.  When left at that
-            default, the ``SMARTSENDER_BASE_URL`` environment variable replaces it if set
-            (to point code you do not control at an emulator or a proxy).
-        timeout: seconds (or an :class:`httpx.Timeout`) for each attempt.
-        http_client: an :class:`httpx.AsyncClient` or :class:`httpx2.AsyncClient` you own
-            and configure (proxies, limits, mounts, event hooks). It is never closed by this
-            client.  Build an httpx one on :func:`pooled_transport` to keep the connection
-            pool the SDK's own clients use.
-        transport: an httpx (or httpx2) async transport for the client this object creates
-            (for example ``emulator.transport()`` or a mock). Not together with
-            ``http_client``.
-        http: ``"httpx"`` or ``"httpx2"``: the library of the client this object creates.
-            By default, the library ``http_client`` or ``transport`` belongs to, else the
-            ``SMARTSENDER_HTTP`` environment variable, else httpx.  Naming one library
-            while passing objects of the other raises :class:`BackendMismatchError`, as
-            does an httpx2 client holding an httpx transport (or the reverse).
-        retry: the :class:`RetryPolicy`; ``None`` sends every request exactly once (it
-            still waits, up to the default ``max_wait`` of 60 s, at a lock gate closed by a
-            423).  A :class:`RateLimitedError` whose ``response`` is ``None`` was refused
-            locally, without a request, because the gate stays closed longer than that.
-        rate_limit: a :class:`RateLimit` (a private in-memory limiter is made from it), a
-            limiter object shared with other clients (:class:`InMemoryRateLimiter`,
-            :class:`RedisRateLimiter`), or ``None`` for no client-side limit.  The default
-            keeps within Smart Sender's 180 requests per minute per token, but only if this
-            client is the token's only user: clients (or processes) on one token must share
-            one limiter.
-        observer: called with a :class:`RequestEvent` for every attempt, response, retry and
-            rate-limit wait (for metrics); exceptions it raises are logged and ignored.
-        max_response_bytes: the largest body read, before and after decompression (32 MiB
-            by default); a larger one raises :class:`ResponseTooLargeError`.
+    done, either with `async with SmartSender() as client:` or `await client.aclose()`.
+    Its resources are `client.chats`, `client.contacts`, `client.operators`, `client.gates`,
+    `client.tags`, `client.funnels`, `client.variables`, `client.definitions`,
+    `client.channels`, `client.products` and `client.cashiers`.
 
     A client belongs to the event loop it is first used in; using it from another loop
-    raises :class:`EventLoopMismatchError` (``aclose()`` from another loop still closes its
-    connections).  A client garbage-collected without being closed emits
-    :class:`UnclosedClientWarning`.
+    raises [EventLoopMismatchError][smartsender_async.EventLoopMismatchError] (`aclose()` from
+    another loop still closes its connections).  A client garbage-collected without being
+    closed emits [UnclosedClientWarning][smartsender_async.UnclosedClientWarning].
+
+    Args:
+        token: the project's API token. Defaults to the `SMARTSENDER_TOKEN` environment
+            variable; with neither, `ConfigurationError` is raised.  The token never
+            appears in a repr, an exception or a log record.
+        base_url: the API root, `https://api.smartsender.com/v1`.  When left at that
+            default, the `SMARTSENDER_BASE_URL` environment variable replaces it if set
+            (to point code you do not control at an emulator or a proxy).
+        timeout: seconds (or an `httpx.Timeout`) for each attempt.
+        http_client: an `httpx.AsyncClient` or `httpx2.AsyncClient` you own and configure
+            (proxies, limits, mounts, event hooks). It is never closed by this client.  Build
+            an httpx one on [pooled_transport][smartsender_async.pooled_transport] to keep the
+            connection pool the SDK's own clients use.
+        transport: an httpx (or httpx2) async transport for the client this object creates
+            (for example `emulator.transport()` or a mock). Not together with `http_client`.
+        http: `"httpx"` or `"httpx2"`: the library of the client this object creates.  By
+            default, the library `http_client` or `transport` belongs to, else the
+            `SMARTSENDER_HTTP` environment variable, else httpx.  Naming one library while
+            passing objects of the other raises `BackendMismatchError`, as does an httpx2
+            client holding an httpx transport (or the reverse).
+        retry: the [RetryPolicy][smartsender_async.RetryPolicy]; `None` sends every request
+            exactly once (it still waits, up to the default `max_wait` of 60 s, at a lock
+            gate closed by a 423).  A `RateLimitedError` whose `response` is `None` was
+            refused locally, without a request, because the gate stays closed longer than that.
+        rate_limit: a [RateLimit][smartsender_async.RateLimit] (a private in-memory limiter
+            is made from it), a limiter object shared with other clients
+            ([InMemoryRateLimiter][smartsender_async.InMemoryRateLimiter],
+            [RedisRateLimiter][smartsender_async.RedisRateLimiter]), or `None` for no
+            client-side limit.  The default keeps within Smart Sender's 180 requests per
+            minute per token, but only if this client is the token's only user: clients (or
+            processes) on one token must share one limiter.
+        observer: called with a [RequestEvent][smartsender_async.RequestEvent] for every
+            attempt, response, retry and rate-limit wait (for metrics); exceptions it raises
+            are logged and ignored.
+        max_response_bytes: the largest body read, before and after decompression (32 MiB
+            by default); a larger one raises `ResponseTooLargeError`.
 
     Raises:
-        ConfigurationError: no token, or a token with whitespace or control characters
-            (a trailing newline from a file, say); the message never repeats the token.
+        ConfigurationError: no token, a token with whitespace or control characters (a
+            trailing newline from a file, say; the message never repeats the token), a
+            `base_url` that is not an http(s) URL, a `max_response_bytes` that is not a
+            positive int, or both `http_client` and `transport`.
+        TypeError: `retry` is not a `RetryPolicy` or `None`.
+
+    Example:
+        ```python
+        async with SmartSender() as client:  # token from SMARTSENDER_TOKEN
+            page = await client.chats.list(state="open")
+            for chat in page:
+                print(chat.id, chat.name)
+        ```
     """
 
     _closed = True  # until __init__ completes, so __del__ of a half-built client is quiet
@@ -338,10 +391,25 @@ class SmartSender:
         """Payment systems: list, stream, get."""
 
     async def me(self) -> Project:
-        """The project this token belongs to (``GET /me``); also a cheap token check.
+        """The project this token belongs to (`GET /me`); also a cheap token check.
+
+        Returns:
+            The project.
 
         Raises:
-            AuthenticationError, PermissionDeniedError: the token is wrong.
+            AuthenticationError: the token is wrong.
+            PermissionDeniedError: the token may not read the project.
+            APIError: any other error answer.
+            SmartSenderError: the client is closed.
+            EventLoopMismatchError: the client is used from another event loop than its first.
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            project = await client.me()
+            print(project.id, project.name)
+            ```
         """
         return await self.request("GET", "/me", model=Project, operation="me", template="/me")
 
@@ -352,12 +420,25 @@ class SmartSender:
 
     @property
     def base_url(self) -> str:
-        """The API root this client talks to."""
+        """The API root this client talks to.
+
+        Example:
+            ```python
+            print(client.base_url)  # "https://api.smartsender.com/v1"
+            ```
+        """
         return self._base_url
 
     @property
     def is_closed(self) -> bool:
-        """Whether :meth:`aclose` has run."""
+        """Whether `aclose()` has run.
+
+        Example:
+            ```python
+            await client.aclose()
+            assert client.is_closed
+            ```
+        """
         return self._closed
 
     @property
@@ -367,21 +448,45 @@ class SmartSender:
 
     @property
     def rate_limiter(self) -> RateLimiter | None:
-        """The limiter every request of this client passes through (share it to share quota)."""
+        """The limiter every request of this client passes through (share it to share quota).
+
+        `None` when the client was built with `rate_limit=None`.
+
+        Example:
+            ```python
+            other = SmartSender(rate_limit=client.rate_limiter)  # one quota for both
+            ```
+        """
         return self._limiter
 
     @property
     def retry_policy(self) -> RetryPolicy | None:
-        """The retry policy in force."""
+        """The retry policy in force (`None`: every request is sent once).
+
+        Example:
+            ```python
+            print(client.retry_policy)
+            ```
+        """
         return self._retry
 
     async def aclose(self) -> None:
         """Close the HTTP client this object created (never one you passed in).
 
-        Safe from any event loop: called from a loop other than the one the client ran
-        on (``asyncio.run(use(client))`` then ``asyncio.run(client.aclose())``), it closes
-        the connections in their own loop when that loop still runs in another thread,
-        and otherwise closes their sockets directly.  It never leaves them open.
+        Closing twice is harmless. Safe from any event loop: called from a loop other than the one
+        the client ran on (`asyncio.run(use(client))` then `asyncio.run(client.aclose())`), it
+        closes the connections in their own loop when that loop still runs in another thread, and
+        otherwise closes their sockets directly. It never leaves them open. A rate limiter the
+        client made for itself is closed too; one you passed in is not.
+
+        Example:
+            ```python
+            client = SmartSender()
+            try:
+                await client.me()
+            finally:
+                await client.aclose()
+            ```
         """
         if self._closed:
             return
@@ -504,26 +609,42 @@ class SmartSender:
     ) -> Any:
         """Send one API call and decode its answer; every resource method ends here.
 
-        ``path`` is relative to ``base_url`` (``"/chats"``); a query written in it
-        (``"/contacts/5/fire?name=x"``) is kept and merged with ``params``, which win on a
-        clash.  With ``model`` the JSON is
-        decoded into it (``Page[Chat]``, ``Chat``, ...) and gets ``.response_info``; without,
-        the decoded JSON is returned as is.  ``idempotent`` (default: GET, PUT and DELETE
-        are) decides whether a failure after the request may have reached the server is
-        retried.  ``operation`` (``"chats.get"``) and ``template`` (``"/chats/{chatId}"``)
-        name the call for tracing; resource methods pass them, and ids never appear in them.
+        Use it for an endpoint the SDK has no method for.  Every exception leaves here
+        scrubbed of the token.
+
+        Args:
+            method: the HTTP method (`"GET"`, `"POST"`, `"PUT"`, `"DELETE"`).
+            path: relative to `base_url` (`"/chats"`); a query written in it
+                (`"/contacts/5/fire?name=x"`) is kept and merged with `params`.
+            params: query parameters; they win over the path's own on a clash.
+            json_body: the JSON body, for writes.
+            model: the type to decode the JSON into (`Page[Chat]`, `Chat`, ...); the result
+                gets `.response_info`.  Without it the decoded JSON is returned as is.
+            idempotent: whether a failure after the request may have reached the server is
+                retried; by default GET, PUT and DELETE are, POST is not.
+            operation: the call's name for tracing (`"chats.get"`); ids never appear in it.
+            template: the path template for tracing (`"/chats/{chatId}"`).
+
+        Returns:
+            The decoded `model`, or the decoded JSON when `model` is `None`.
 
         Raises:
-            APIError: the server answered with an error status (typed by status).
-            APIConnectionError: no response (``APITimeoutError`` for timeouts).
+            APIError: the server answered with an error status (a subclass per status:
+                `NotFoundError`, `RateLimitedError`, `ServerError`...).
+            APIConnectionError: no response (`APITimeoutError` for timeouts), after the retries.
             ResponseDecodeError: the body was not JSON of the expected shape, or its
-                compression was corrupt (``ResponseTooLargeError``: over
-                ``max_response_bytes``).
-
-        Every exception leaves here scrubbed of the token (see :func:`errors.scrub`).
+                compression was corrupt (`ResponseTooLargeError`: over `max_response_bytes`).
+            EventLoopMismatchError: the client is used from another event loop than its first.
+            SmartSenderError: the client is closed.
 
         Example:
-            ``await client.request("GET", "/me")`` returns the decoded JSON of ``GET /me``.
+            ```python
+            from smartsender_async import Chat, Page
+
+            data = await client.request("GET", "/me")  # the decoded JSON of GET /me
+            query = {"page": 1, "limitation": 5}
+            page = await client.request("GET", "/chats", params=query, model=Page[Chat])
+            ```
         """
         response, info = await self._send(
             method, path, params, json_body, idempotent, operation, template
@@ -591,11 +712,11 @@ class SmartSender:
         template: str | None = None,
         tolerant: bool = False,
     ) -> None:
-        """Send a write whose success answer is ``{"state": true}``; anything else raises.
+        """Send a write whose success answer is `{"state": true}`; anything else raises.
 
-        ``tolerant`` is for writes whose answer the reference only infers (the page lost
-        the response block): there an empty 2xx body, ``[]``, or a JSON object with no
-        ``state`` key (the object written, say), also counts as success.  ``{"state": false}``
+        `tolerant` is for writes whose answer the reference only infers (the page lost
+        the response block): there an empty 2xx body, `[]`, or a JSON object with no
+        `state` key (the object written, say), also counts as success.  `{"state": false}`
         always raises.
         """
         response, _ = await self._send(
@@ -699,9 +820,9 @@ class SmartSender:
     def _url(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
         """The request URL, parsed once per path; the query is encoded straight into it.
 
-        httpx would parse ``base_url + path`` and then the URL again to merge ``params``:
-        two URL parses (~15 us each) per request.  Resources only pass ``str`` and ``int``
-        query values, which ``urlencode`` spells as httpx does; anything else goes
+        httpx would parse `base_url + path` and then the URL again to merge `params`:
+        two URL parses (~15 us each) per request.  Resources only pass `str` and `int`
+        query values, which `urlencode` spells as httpx does; anything else goes
         through httpx's own merging.
         """
         url = self._urls.get(path)

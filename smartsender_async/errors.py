@@ -1,13 +1,13 @@
-"""The exception hierarchy and :func:`from_response`, the one place HTTP errors are typed.
+"""The exception hierarchy and `from_response`, the one place HTTP errors are typed.
 
-Every exception the SDK raises derives from :class:`SmartSenderError`.  None of them ever
-holds the API token: the request attached to an :class:`APIError` (``.response.request``)
-has its ``Authorization`` header replaced by ``[redacted]``, and the client passes every
-exception on its way out through :func:`scrub`, which does the same to each exception
-chained under it (``__cause__``, ``__context__``) and removes the token from their text.
+Every exception the SDK raises derives from `SmartSenderError`.  None of them ever
+holds the API token: the request attached to an `APIError` (`.response.request`)
+has its `Authorization` header replaced by `[redacted]`, and the client passes every
+exception on its way out through `scrub`, which does the same to each exception
+chained under it (`__cause__`, `__context__`) and removes the token from their text.
 
-Every exception survives :mod:`pickle` (multiprocessing, arq, Celery and dask pickle them):
-type, message, ``status_code``, ``code``, ``retry_after`` and the body are kept.
+Every exception survives `pickle` (multiprocessing, arq, Celery and dask pickle them):
+type, message, `status_code`, `code`, `retry_after` and the body are kept.
 """
 
 from __future__ import annotations
@@ -57,17 +57,28 @@ _TRY_AGAIN = re.compile(r"try\s+again\s+in\s+(\d+(?:\.\d+)?)\s*sec", re.IGNORECA
 class SmartSenderError(Exception):
     """Base class of every exception raised by smartsender-async.
 
+    Every subclass pickles and unpickles to an equal exception of the same type, and none of
+    them holds the API token.
+
     Attributes:
         message: what went wrong, in words.
-        retries_taken: how many times the request was retried before this error was
-            raised (0 when it was the first attempt, or when no request was sent).
-        status_code: the HTTP status, on errors that come with a response; else ``None``.
-        code: ``error.code`` from the server's error body when it has one, else the HTTP
-            status (``None`` without a response).
-        retry_after: seconds the server (or the lock gate) asks to wait; ``None`` when
-            nobody said.
+        retries_taken: how many times the request was retried before this error was raised (0
+            when it was the first attempt, or when no request was sent).
+        status_code: the HTTP status, on errors that come with a response; else `None`.
+        code: `error.code` from the server's error body when it has one, else the HTTP status
+            (`None` without a response).
+        retry_after: seconds the server (or the lock gate) asks to wait; `None` when nobody
+            said.
 
-    Every subclass pickles and unpickles to an equal exception of the same type.
+    Example:
+        ```python
+        from smartsender_async import SmartSenderError
+
+        try:
+            await client.chats.get(48213)
+        except SmartSenderError as exc:
+            print(type(exc).__name__, exc.status_code, exc.retries_taken)
+        ```
     """
 
     retries_taken: int = 0
@@ -108,7 +119,7 @@ def _too_deep(value: Any, limit: int = MAX_BODY_DEPTH) -> bool:
 
 
 def _rebuild(cls: type[SmartSenderError], args: tuple[Any, ...]) -> SmartSenderError:
-    """Unpickle a :class:`SmartSenderError` (see ``__reduce__``)."""
+    """Unpickle a `SmartSenderError` (see `__reduce__`)."""
     exc = cls.__new__(cls)
     exc.args = args
     return exc
@@ -117,17 +128,29 @@ def _rebuild(cls: type[SmartSenderError], args: tuple[Any, ...]) -> SmartSenderE
 class APIError(SmartSenderError):
     """The server answered with an error status (>= 400).
 
-    ``str()`` gives the status, the server's ``error.message`` and, when present, its
-    per-field ``description``: ``HTTP 422: Maximum available limitation reached``.
+    `str()` gives the status, the server's `error.message` and, when present, its per-field
+    `description`: `HTTP 422: Maximum available limitation reached`. A status without a class of
+    its own raises `APIError` itself.
 
     Attributes:
-        status_code: the HTTP status (also as ``status``).
-        code: ``error.code`` from the body when it is an integer, else the HTTP status.
-        message: ``error.message`` from the body, or a short description of the status.
-        description: the per-field validation map (``error.description``) when present.
-        body: the decoded JSON body, or ``None`` when it was not JSON.
-        raw_body: the body text, truncated to ``MAX_BODY_CHARS``.
-        response: the :class:`httpx.Response`; its request carries no credentials.
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
+
+    Example:
+        ```python
+        from smartsender_async import APIError
+
+        try:
+            await client.tags.create("vip")
+        except APIError as exc:
+            print(exc.status_code, exc.message, exc.description, exc.raw_body)
+        ```
     """
 
     #: The status this class stands for (``None`` on classes that cover a range); on an
@@ -164,7 +187,7 @@ class APIError(SmartSenderError):
 
 
 def _describe(description: Mapping[str, Any]) -> str:
-    """``{"field": ["msg", ...]}`` as ``field: msg; other: msg``, cut to 300 characters."""
+    """`{"field": ["msg", ...]}` as `field: msg; other: msg`, cut to 300 characters."""
     parts = []
     for key, value in description.items():
         if isinstance(value, (list, tuple)):
@@ -175,13 +198,45 @@ def _describe(description: Mapping[str, Any]) -> str:
 
 
 class BadRequestError(APIError):
-    """HTTP 400."""
+    """HTTP 400: the server refused the request as malformed.
+
+    Attributes:
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
+    """
 
     status = 400
 
 
 class AuthenticationError(APIError):
-    """HTTP 401: the token is missing or wrong ("Unauthenticated")."""
+    """HTTP 401: the token is missing or wrong ("Unauthenticated").
+
+    Attributes:
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
+
+    Example:
+        ```python
+        from smartsender_async import AuthenticationError
+
+        try:
+            await client.me()
+        except AuthenticationError:
+            print("check SMARTSENDER_TOKEN")
+        ```
+    """
 
     status = 401
 
@@ -189,8 +244,18 @@ class AuthenticationError(APIError):
 class PermissionDeniedError(APIError):
     """HTTP 403: the token is not allowed to do this, or is wrong.
 
-    Clients of this API read 403 as "the project token is wrong", so the message says the
-    token may be wrong (or belong to another project).
+    Clients of this API read 403 as "the project token is wrong", so the message says the token
+    may be wrong (or belong to another project).
+
+    Attributes:
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
     """
 
     status = 403
@@ -203,22 +268,87 @@ class PermissionDeniedError(APIError):
 
 
 class NotFoundError(APIError):
-    """HTTP 404: no such chat, contact, operator, gate or message."""
+    """HTTP 404: no such chat, contact, operator, gate or message.
+
+    Attributes:
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
+
+    Example:
+        ```python
+        from smartsender_async import NotFoundError
+
+        try:
+            chat = await client.chats.get(999999)
+        except NotFoundError:
+            chat = None
+        ```
+    """
 
     status = 404
 
 
 class UnprocessableEntityError(APIError):
-    """HTTP 422: validation failed; ``description`` may hold per-field messages."""
+    """HTTP 422: validation failed; `description` may hold per-field messages.
+
+    Attributes:
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
+
+    Example:
+        ```python
+        from smartsender_async import UnprocessableEntityError
+
+        try:
+            await client.tags.create("vip")
+        except UnprocessableEntityError as exc:
+            print(exc.description)  # {"name": ["..."]}
+        ```
+    """
 
     status = 422
 
 
 class RateLimitedError(APIError):
-    """HTTP 423 (Smart Sender's rate lock) or 429.
+    """HTTP 423 (Smart Sender's rate lock) or 429, or a lock that outlasts `max_wait`.
 
-    ``retry_after`` is the server's delay in seconds, from a ``Retry-After`` header or the
-    body text "try again in N seconds"; ``None`` when the server gave none.
+    Raised after the retries, or at once when the delay is longer than the
+    [RetryPolicy][smartsender_async.RetryPolicy]'s `max_wait`. When the client refused locally,
+    without a request, because the lock gate stays closed that long, `response` is `None`.
+
+    Attributes:
+        retry_after: the server's delay in seconds, from a `Retry-After` header or the body text
+            "try again in N seconds"; `None` when the server gave none.
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
+
+    Example:
+        ```python
+        from smartsender_async import RateLimitedError
+
+        try:
+            await client.me()
+        except RateLimitedError as exc:
+            print(f"locked; try again in {exc.retry_after} s")
+        ```
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -231,24 +361,74 @@ class RateLimitedError(APIError):
 
 
 class ServerError(APIError):
-    """HTTP 5xx."""
+    """HTTP 5xx: the server failed; idempotent calls were retried first.
+
+    Attributes:
+        status_code: the HTTP status (also as `status`).
+        code: `error.code` from the body when it is an integer, else the HTTP status.
+        message: `error.message` from the body, or a short description of the status.
+        description: the per-field validation map (`error.description`) when present.
+        body: the decoded JSON body, or `None` when it was not JSON.
+        raw_body: the body text, truncated to `MAX_BODY_CHARS` (2000).
+        response: the `httpx.Response`; its request carries no credentials.
+        retries_taken: how many times the request was retried before this error.
+    """
 
 
 class APIConnectionError(SmartSenderError):
-    """The request did not get a response: connection refused, reset, DNS, protocol error."""
+    """The request did not get a response: connection refused, reset, DNS, protocol error.
+
+    Raised after the retries (a send is not repeated once it may have reached the server). The
+    httpx exception is chained as `__cause__`, scrubbed of the token.
+
+    Attributes:
+        message: what went wrong.
+        retries_taken: how many times the request was retried before this error.
+
+    Example:
+        ```python
+        from smartsender_async import APIConnectionError
+
+        try:
+            await client.me()
+        except APIConnectionError as exc:
+            print("no answer after", exc.retries_taken, "retries")
+        ```
+    """
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out (connect, read, write or waiting for a pooled connection)."""
+    """The request timed out (connect, read, write or waiting for a pooled connection).
+
+    Attributes:
+        message: what went wrong.
+        retries_taken: how many times the request was retried before this error.
+    """
 
 
 class ResponseDecodeError(SmartSenderError):
     """The body was not JSON, or not of the shape the endpoint documents.
 
-    Carries ``status_code`` and ``raw_body`` (truncated) so the surprise can be diagnosed
-    (``status_code`` is 0 when a custom transport failed to decode the body itself, before
-    any status reached the SDK).  Corrupt compression (gzip, deflate, brotli), invalid
-    UTF-8, a nesting bomb and an oversized number all end here.
+    Corrupt compression (gzip, deflate, brotli), invalid UTF-8, a nesting bomb and an oversized
+    number all end here.
+
+    Attributes:
+        message: what went wrong.
+        status_code: the HTTP status; 0 when a custom transport failed to decode the body
+            itself, before any status reached the SDK.
+        code: the same as `status_code`.
+        raw_body: the body text, truncated, so the surprise can be diagnosed.
+        response: the response (its request carries no credentials), when there was one.
+
+    Example:
+        ```python
+        from smartsender_async import ResponseDecodeError
+
+        try:
+            info = await client.contacts.info(5)
+        except ResponseDecodeError as exc:
+            print(exc.status_code, exc.raw_body[:100])
+        ```
     """
 
     def __init__(
@@ -272,8 +452,15 @@ class ResponseDecodeError(SmartSenderError):
 
 
 class ResponseTooLargeError(ResponseDecodeError):
-    """The body was larger than the client's ``max_response_bytes`` (32 MiB by default),
-    before or after decompression; it was not read further.  ``raw_body`` holds its start.
+    """The body was larger than the client's `max_response_bytes` (32 MiB by default).
+
+    Counted before or after decompression; the body was not read further.
+
+    Attributes:
+        message: what went wrong.
+        status_code: the HTTP status.
+        raw_body: the start of the body.
+        response: the response (its request carries no credentials).
     """
 
 
@@ -287,7 +474,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
 
 
 def truncate_body(content: bytes) -> str:
-    """Decode ``content`` leniently and cut it to ``MAX_BODY_CHARS``."""
+    """Decode `content` leniently and cut it to `MAX_BODY_CHARS`."""
     text = content[: MAX_BODY_CHARS * 4].decode("utf-8", errors="replace")
     return text[:MAX_BODY_CHARS]
 
@@ -298,9 +485,9 @@ def parse_retry_after(
     *,
     now: float | None = None,
 ) -> float | None:
-    """Return the server's requested delay in seconds, or ``None`` when it gave none.
+    """Return the server's requested delay in seconds, or `None` when it gave none.
 
-    Looks at the ``Retry-After`` header (delta-seconds or an HTTP-date) first, then at the
+    Looks at the `Retry-After` header (delta-seconds or an HTTP-date) first, then at the
     body text "try again in N seconds" that Smart Sender sends with a 423.  Negative,
     non-finite or absurd values (over a day) are ignored.
     """
@@ -342,7 +529,7 @@ _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
 
 
 def _redacted_request(request: httpx.Request) -> httpx.Request:
-    """A copy of ``request`` without credentials, safe to keep on an exception."""
+    """A copy of `request` without credentials, safe to keep on an exception."""
     if not any(name in request.headers for name in _CREDENTIAL_HEADERS):
         return request
     from smartsender_async._backend import module_of
@@ -356,7 +543,7 @@ def _redacted_request(request: httpx.Request) -> httpx.Request:
 
 
 def redact_response(response: httpx.Response) -> httpx.Response:
-    """Point ``response`` at a credential-free copy of its request (in place) and return it."""
+    """Point `response` at a credential-free copy of its request (in place) and return it."""
     try:
         request = response.request
     except RuntimeError:
@@ -417,18 +604,18 @@ def _scrub_response(response: httpx.Response, secrets: tuple[str, ...]) -> None:
 
 
 def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
-    """Make ``exc`` and every exception chained under it safe to log, in place.
+    """Make `exc` and every exception chained under it safe to log, in place.
 
-    Walks ``__cause__``, ``__context__`` and exception groups.  On each exception, every
-    attribute holding an :class:`httpx.Request` (httpx keeps one on ``.request``) is
-    replaced by a copy whose ``Authorization`` header reads ``[redacted]``, every
-    :class:`httpx.Response` is pointed at such a copy, and each of ``secrets`` (the token)
-    is cut out of its message, of its string and decoded-JSON attributes (``raw_body``,
-    ``body``) and of a response's body and headers, where a server may have echoed it.
-    Returns ``exc``.
+    Walks `__cause__`, `__context__` and exception groups.  On each exception, every
+    attribute holding an `httpx.Request` (httpx keeps one on `.request`) is
+    replaced by a copy whose `Authorization` header reads `[redacted]`, every
+    `httpx.Response` is pointed at such a copy, and each of `secrets` (the token)
+    is cut out of its message, of its string and decoded-JSON attributes (`raw_body`,
+    `body`) and of a response's body and headers, where a server may have echoed it.
+    Returns `exc`.
 
-    A secret shorter than ``_MIN_SECRET`` characters is not cut out of text: it would
-    mangle ordinary words ("connec[redacted]ion" for the token ``"t"``), and a token that
+    A secret shorter than `_MIN_SECRET` characters is not cut out of messages: it would
+    mangle ordinary words ("connec[redacted]ion" for the token `"t"`), and a token that
     short protects nothing.  Headers are redacted whatever the token's length.
     """
     secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
@@ -464,13 +651,13 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
 
 
 def from_response(response: httpx.Response, *, status: int | None = None) -> APIError:
-    """Build the typed exception for an error ``response`` (status >= 400).
+    """Build the typed exception for an error `response` (status >= 400).
 
-    ``status`` overrides the HTTP status, for a 200 whose body is an error envelope
-    (``{"error": {"code": 404, ...}}``): consumers of this API treat ``error.code`` as
+    `status` overrides the HTTP status, for a 200 whose body is an error envelope
+    (`{"error": {"code": 404, ...}}`): consumers of this API treat `error.code` as
     the status.
 
-    The body is expected as ``{"error": {"code": …, "message": …, "description": …}}`` but
+    The body is expected as `{"error": {"code": …, "message": …, "description": …}}` but
     anything else (HTML from a proxy, an empty body, truncated JSON) still gives the
     right class, with the raw text kept for diagnosis.
     """
@@ -525,11 +712,26 @@ def from_response(response: httpx.Response, *, status: int | None = None) -> API
 
 
 class WriteRejectedError(ResponseDecodeError):
-    """A write was answered ``{"state": false}``: the server did not do it.
+    """A write was answered `{"state": false}`: the server did not do it.
 
-    ``body`` is the decoded answer (anything beside ``state`` the server said is there);
-    ``raw_body`` its text.  A subclass of :class:`ResponseDecodeError`, which is what other
-    answers than ``{"state": true}`` raise.
+    A subclass of [ResponseDecodeError][smartsender_async.ResponseDecodeError], which is what
+    other answers than `{"state": true}` raise.
+
+    Attributes:
+        body: the decoded answer (anything beside `state` the server said is there).
+        raw_body: its text.
+        status_code: the HTTP status (a success status).
+        message: what was rejected.
+
+    Example:
+        ```python
+        from smartsender_async import WriteRejectedError
+
+        try:
+            await client.contacts.fire(5, "order_paid")
+        except WriteRejectedError as exc:
+            print("not done:", exc.body)
+        ```
     """
 
     def __init__(self, message: str, *, body: Any = None, **kwargs: Any) -> None:

@@ -1,43 +1,43 @@
-"""The concurrent, ordered page scheduler behind every ``stream(...)`` method.
+"""The concurrent, ordered page scheduler behind every `stream(...)` method.
 
-A list endpoint is seen here as a function ``fetch(page_number) -> Page[T]``. A
-:class:`PageStream` walks it: page 1 alone first (it reveals ``pages``), then windows of
-up to ``concurrency`` pages fetched at the same time. Items come out in page order,
-de-duplicated by id. :class:`FanOutStream` does the same for the children of many parents
+A list endpoint is seen here as a function `fetch(page_number) -> Page[T]`. A
+`PageStream` walks it: page 1 alone first (it reveals `pages`), then windows of
+up to `concurrency` pages fetched at the same time. Items come out in page order,
+de-duplicated by id. `FanOutStream` does the same for the children of many parents
 (the messages of many chats) under one shared bound.
 
 Structure, and why it is safe
 -----------------------------
 Neither stream is an async generator and neither keeps a task alive while the consumer
-holds control. ``__anext__`` serves items from a buffer. Only when the buffer is empty does
+holds control. `__anext__` serves items from a buffer. Only when the buffer is empty does
 it open a task group *inside that call*, fetch one window, wait for every request in it,
-close the task group and return. So when ``async for`` hands an item to the loop body,
-no request is in flight and no cancel scope is open. ``break``, an exception in the loop
-body, ``aclose()`` and garbage collection therefore cannot leak a task, cannot cross a
+close the task group and return. So when `async for` hands an item to the loop body,
+no request is in flight and no cancel scope is open. `break`, an exception in the loop
+body, `aclose()` and garbage collection therefore cannot leak a task, cannot cross a
 cancel scope into another task, and cannot send anything afterwards. This holds under
 asyncio and trio, and also when the consumer is itself an async generator.
 
-The price is that fetching does not overlap the loop body. With a fixed latency ``L`` the
-stream takes ``L * (1 + ceil((n - 1) / concurrency))`` for ``n`` pages plus the consumer's
-own time. A rolling window would not do better: memory is bounded at ``concurrency``
+The price is that fetching does not overlap the loop body. With a fixed latency `L` the
+stream takes `L * (1 + ceil((n - 1) / concurrency))` for `n` pages plus the consumer's
+own time. A rolling window would not do better: memory is bounded at `concurrency`
 pages, a finished request does not free memory (only the consumer does), and the consumer
 runs outside the call.
 
 Guarantees (churn is described in README "Streaming")
 ---------------------------------------------------
 * Order: items in page order, and in server order within a page.
-* Bounded: at most ``concurrency`` requests in flight, at most ``concurrency`` pages
-  buffered (about ``2 * concurrency`` for :class:`FanOutStream`), plus the id set.
-* Frugal: with ``limit``, a page is not requested unless full pages before it could fall
-  short of ``limit``. A ``stop`` hit or a failed page cancels later requests of its window.
-  An early ``break`` after the first item has cost page 1 only.
-* Errors: an exception from ``fetch`` (after the client's retries) is raised by
-  ``__anext__`` after every item of the pages before the failed one. Later requests of the
+* Bounded: at most `concurrency` requests in flight, at most `concurrency` pages
+  buffered (about `2 * concurrency` for `FanOutStream`), plus the id set.
+* Frugal: with `limit`, a page is not requested unless full pages before it could fall
+  short of `limit`. A `stop` hit or a failed page cancels later requests of its window.
+  An early `break` after the first item has cost page 1 only.
+* Errors: an exception from `fetch` (after the client's retries) is raised by
+  `__anext__` after every item of the pages before the failed one. Later requests of the
   window are cancelled. The stream is then closed.
-* Ending: the pass ends after a page that is empty or whose ``cursor.pages`` says it is the
-  last one. ``pages`` is re-read from every page, so the walk follows it when it grows or
+* Ending: the pass ends after a page that is empty or whose `cursor.pages` says it is the
+  last one. `pages` is re-read from every page, so the walk follows it when it grows or
   shrinks.
-* After the end, an error or ``aclose()``, ``__anext__`` raises ``StopAsyncIteration`` and
+* After the end, an error or `aclose()`, `__anext__` raises `StopAsyncIteration` and
   sends nothing.
 """
 
@@ -79,7 +79,7 @@ _INT64_MAX = 2**63 - 1
 
 
 class SupportsLessThan(Protocol):
-    """Anything ordered with ``<``: datetimes, numbers, strings."""
+    """Anything ordered with `<`: datetimes, numbers, strings."""
 
     def __lt__(self, other: Any, /) -> bool: ...
 
@@ -87,11 +87,11 @@ class SupportsLessThan(Protocol):
 class IdSet:
     """A set of ids that costs about 8 bytes per int instead of about 70.
 
-    Ints that fit in 64 bits live in a sorted ``array('q')`` (binary search) plus a small
-    ``set`` of recent additions, merged into the array when it reaches ``tail_size``.
-    Anything else (strings, huge ints) goes to a plain ``set``; values of other types
-    that merely compare equal to an int (``1.0``) are not matched with it. 100,000 chat
-    ids cost about 0.8 MB here and about 7 MB in a ``set``.
+    Ints that fit in 64 bits live in a sorted `array('q')` (binary search) plus a small
+    `set` of recent additions, merged into the array when it reaches `tail_size`.
+    Anything else (strings, huge ints) goes to a plain `set`; values of other types
+    that merely compare equal to an int (`1.0`) are not matched with it. 100,000 chat
+    ids cost about 0.8 MB here and about 7 MB in a `set`.
     """
 
     __slots__ = ("_base", "_other", "_tail", "_tail_size")
@@ -124,7 +124,7 @@ class IdSet:
         return index < len(base) and base[index] == item
 
     def add(self, item: Hashable) -> bool:
-        """Add ``item``; return ``True`` if it was not there before."""
+        """Add `item`; return `True` if it was not there before."""
         if item.__class__ is int and _INT64_MIN <= item <= _INT64_MAX:
             # The common case (every id of a stream), inlined: called once per item.
             tail = self._tail
@@ -176,7 +176,7 @@ class IdSet:
 
 
 class _Job:
-    """One page request inside a window; ``group`` is the walk it belongs to."""
+    """One page request inside a window; `group` is the walk it belongs to."""
 
     __slots__ = ("call", "group", "page", "result", "scope", "terminal")
 
@@ -239,10 +239,20 @@ class _StreamBase:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the stream. Idempotent.
+        """Close the stream; closing twice is harmless.
 
-        Called from another task while ``__anext__`` is fetching, it cancels that window;
-        the waiting ``__anext__`` then raises ``StopAsyncIteration``.
+        Called from another task while the stream is fetching, it cancels that window; the
+        waiting `__anext__` then raises `StopAsyncIteration`.  Leaving an `async with` block
+        calls it.
+
+        Example:
+            ```python
+            stream = client.contacts.stream()
+            async for contact in stream:
+                if contact.email == "ann@example.com":
+                    break
+            await stream.aclose()  # cancels the pages still in flight
+            ```
         """
         self._close()
         if self._window is not None:
@@ -261,7 +271,7 @@ class _StreamBase:
         self._running = True
 
     async def _next_slow(self) -> Any:
-        """``__anext__`` when the buffer cannot serve it at once: fetch until an item, the
+        """`__anext__` when the buffer cannot serve it at once: fetch until an item, the
         stored error or the end comes up."""
         self._enter_anext()
         if self._carry is _UNCAPTURED:
@@ -300,12 +310,12 @@ class _StreamBase:
         raise NotImplementedError
 
     async def _run_window(self, jobs: list[_Job]) -> None:
-        """Run ``jobs`` concurrently and return once every one of them has finished.
+        """Run `jobs` concurrently and return once every one of them has finished.
 
         Requests start in list order (each waits for the previous one to have called
-        ``fetch``), so a server answering in arrival order reads pages in page order.
-        A job whose page turned out terminal (failed, empty, ``stop`` hit) cancels the
-        jobs of the same group with a higher page number. Exceptions from ``fetch`` are
+        `fetch`), so a server answering in arrival order reads pages in page order.
+        A job whose page turned out terminal (failed, empty, `stop` hit) cancels the
+        jobs of the same group with a higher page number. Exceptions from `fetch` are
         stored on the job, never raised here.
         """
         cutoff: dict[int, int] = {}
@@ -362,7 +372,7 @@ class _StreamBase:
 
 
 def _terminal(job: _Job) -> bool:
-    """Whether the walk of ``job``'s group ends at its page."""
+    """Whether the walk of `job`'s group ends at its page."""
     assert isinstance(job.result, Page)
     try:
         return job.terminal(job.result)
@@ -373,31 +383,61 @@ def _terminal(job: _Job) -> bool:
 
 
 def _pass_continues(number: int, page: Page[Any]) -> bool:
-    """Whether a walk goes on after ``page`` (number ``number``)."""
+    """Whether a walk goes on after `page` (number `number`)."""
     return bool(page.items) and number < page.cursor.pages
 
 
 class PageStream(_StreamBase, Generic[T]):
-    """Items of a paged list, fetched up to ``concurrency`` pages at a time, in page order.
+    """Items of a paged list, fetched up to `concurrency` pages at a time, in page order.
 
-    Use it as ``async for item in stream`` or ``async with stream as s: async for item in s``.
+    The resources' `stream*` methods return one; build one yourself for a list the SDK
+    does not stream.  Use it as `async for item in stream`, or
+    `async with stream as s: async for item in s` to close it even when you stop early.
+    An exception raised by `fetch` is raised by the iteration, after the items before it.
 
-    :param fetch: ``fetch(n)`` returns page ``n`` (1-based). It should go through the
-        client's rate limiter and retries; an exception it raises ends the stream there.
-    :param concurrency: the most page requests in flight, and pages per window.
-    :param limit: stop after this many items; pages that cannot be needed are not fetched.
-    :param key: the item's identity (its id). With it, an item whose key was already
-        delivered is dropped. Needed for ``head_rescans``.
-    :param stop: stop at the first item for which this returns true, without yielding it
-        and without fetching later pages (``since=`` on newest-first message lists).
-    :param head_rescans: after the pass, re-read the head of the list up to this many
-        times to deliver items that moved to the front while the pass ran (chat lists).
-        A rescan runs only if the pass before it read more than one page, and a further
-        rescan only if the previous one delivered something new.
-    :param order_key: the list's sort key, descending (a chat's ``updated_at``). It lets
-        a rescan stop exactly where items unchanged since the previous pass begin: at the
-        first item whose key is below the largest key on that pass's page 1. Without it a
-        rescan stops after the first page holding an already delivered item.
+    Args:
+        fetch: `fetch(n)` returns page `n` (1-based). It should go through the
+            client's rate limiter and retries; an exception it raises ends the stream there.
+        concurrency: the most page requests in flight, and pages per window.
+        limit: stop after this many items; pages that cannot be needed are not fetched.
+        key: the item's identity (its id). With it, an item whose key was already
+            delivered is dropped. Needed for `head_rescans`.
+        stop: stop at the first item for which this returns true, without yielding it
+            and without fetching later pages (`since=` on newest-first message lists).
+        head_rescans: after the pass, re-read the head of the list up to this many
+            times to deliver items that moved to the front while the pass ran (chat lists).
+            A rescan runs only if the pass before it read more than one page, and a further
+            rescan only if the previous one delivered something new.
+        order_key: the list's sort key, descending (a chat's `updated_at`). It lets
+            a rescan stop exactly where items unchanged since the previous pass begin: at the
+            first item whose key is below the largest key on that pass's page 1. Without it a
+            rescan stops after the first page holding an already delivered item.
+
+    Attributes:
+        requests: page requests started (successful, failed or cancelled).
+        pages_fetched: page requests that returned a page.
+        items_yielded: items handed to the consumer.
+        duplicates: items dropped because their key had already been delivered.
+        max_in_flight: the most page requests that were in flight at the same time.
+        rescans: head rescans performed so far.
+
+    Raises:
+        ValueError: `concurrency` is not a positive int, `limit` is negative,
+            `head_rescans` is negative, or `head_rescans` is given without `key`.
+        RuntimeError: while iterating, a second task iterates the same stream at once.
+
+    Example:
+        ```python
+        from smartsender_async import Page, PageStream, Tag
+
+        async def fetch(n: int) -> Page[Tag]:
+            return await client.tags.list(page=n)
+
+        async with PageStream(fetch, concurrency=2, key=lambda tag: tag.id) as tags:
+            async for tag in tags:
+                print(tag.name)
+        print(tags.pages_fetched, tags.duplicates)
+        ```
     """
 
     def __init__(
@@ -599,7 +639,7 @@ class PageStream(_StreamBase, Generic[T]):
 
 
 class _Parent:
-    """The walk over one parent's child pages inside a :class:`FanOutStream`."""
+    """The walk over one parent's child pages inside a `FanOutStream`."""
 
     __slots__ = (
         "cutoff",
@@ -633,7 +673,7 @@ class _Parent:
         return range(self.next_fetch, end + 1)
 
     def record(self, number: int, result: Page[Any] | Exception | None) -> None:
-        """Store the outcome of the request for page ``number``."""
+        """Store the outcome of the request for page `number`."""
         self.next_fetch = max(self.next_fetch, number + 1)
         if result is None:
             return  # cancelled: an earlier page of this window ended the walk
@@ -649,23 +689,50 @@ class _Parent:
 
 
 class FanOutStream(_StreamBase, Generic[P, C]):
-    """``(parent, child)`` pairs for the children of many parents, under one request bound.
+    """`(parent, child)` pairs for the children of many parents, under one request bound.
 
-    Children come in page order within a parent, and parents in the order ``parents``
+    Children come in page order within a parent, and parents in the order `parents`
     yields them: every child of one parent before any child of the next. A window holds
     the remaining pages of the parents in hand first, then page 1 of further parents, up
-    to ``concurrency`` requests in all.
+    to `concurrency` requests in all.  `client.chats.stream_all_messages` returns one.
 
-    :param parents: the parents, sync or async iterable (a :class:`PageStream` of chats).
-        It is advanced between windows, never while child requests are in flight, so the
-        global bound is ``max(concurrency, the parent stream's concurrency)``.
-    :param fetch: ``fetch(parent, n)`` returns page ``n`` of that parent's children.
-    :param key: child identity; duplicates within one parent are dropped.
-    :param stop: per parent, stop at the first child for which it is true (``since=``).
-    :param close_parents: ``aclose()`` the parent iterator when this stream closes.
-
-    Memory: about ``2 * concurrency`` child pages (pages of parents queued behind the
+    Memory: about `2 * concurrency` child pages (pages of parents queued behind the
     current one are held), plus one small id set per parent in hand.
+
+    Args:
+        parents: the parents, sync or async iterable (a `PageStream` of chats).
+            It is advanced between windows, never while child requests are in flight, so the
+            global bound is `max(concurrency, the parent stream's concurrency)`.
+        fetch: `fetch(parent, n)` returns page `n` of that parent's children.
+        concurrency: the most child page requests in flight at once.
+        key: child identity; duplicates within one parent are dropped.
+        stop: per parent, stop at the first child for which it is true (`since=`).
+        close_parents: `aclose()` the parent iterator when this stream closes.
+
+    Attributes:
+        requests: page requests started (successful, failed or cancelled).
+        pages_fetched: page requests that returned a page.
+        items_yielded: items handed to the consumer.
+        duplicates: items dropped because their key had already been delivered.
+        max_in_flight: the most page requests that were in flight at the same time.
+        parents_started: parents taken from `parents` so far.
+
+    Raises:
+        ValueError: `concurrency` is not a positive int.
+        RuntimeError: while iterating, a second task iterates the same stream at once.
+
+    Example:
+        ```python
+        from smartsender_async import Chat, FanOutStream, Message, Page
+
+        async def fetch(chat: Chat, n: int) -> Page[Message]:
+            return await client.chats.messages(chat.id, n)
+
+        chats = client.chats.stream(state="open")
+        async with FanOutStream(chats, fetch, concurrency=8) as pairs:
+            async for chat, message in pairs:
+                print(chat.id, message.id)
+        ```
     """
 
     def __init__(
@@ -698,7 +765,20 @@ class FanOutStream(_StreamBase, Generic[P, C]):
         return self
 
     async def aclose(self) -> None:
-        """Close the stream and, with ``close_parents``, the parent iterator."""
+        """Close the stream and, with `close_parents`, the parent iterator.
+
+        Closing twice is harmless; leaving an `async with` block calls it.
+
+        Example:
+            ```python
+            pairs = client.chats.stream_all_messages([48213, 48214])
+            try:
+                async for chat, message in pairs:
+                    print(chat.id, message.id)
+            finally:
+                await pairs.aclose()
+            ```
+        """
         await super().aclose()
         parents, self._parents = self._parents, None
         if self._close_parents and parents is not None:

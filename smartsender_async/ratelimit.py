@@ -1,4 +1,4 @@
-"""Client-side rate limiting: :class:`RateLimit`, the limiter protocol and the in-memory GCRA.
+"""Client-side rate limiting: `RateLimit`, the limiter protocol and the in-memory GCRA.
 
 Smart Sender allows 180 requests per minute per token and punishes a breach with a lock
 (HTTP 423) of 60 s, then 120 s, and so on up to 720 s.  A limiter does two things for
@@ -7,26 +7,26 @@ every HTTP attempt, keyed by a digest of the token:
 * the **lock gate**: after any request of a token got a 423, every task using that token
   (every client sharing the limiter) waits until the lock ends instead of knocking;
 * a **GCRA slot** (generic cell rate algorithm, a leaky bucket kept as one timestamp, the
-  "theoretical arrival time" TAT): requests are spaced by the emission interval ``T``,
-  with up to ``burst`` of them allowed back to back after a quiet spell.
+  "theoretical arrival time" TAT): requests are spaced by the emission interval `T`,
+  with up to `burst` of them allowed back to back after a quiet spell.
 
-Arithmetic.  With tolerance ``tau = (burst - 1) * T``, GCRA admits ``n`` requests in a
-half-open window ``[a, a + W)`` only if ``(n - burst) * T < W``.  Choosing
-``T = (period + margin) / (requests - burst + 1)`` therefore admits at most ``requests``
-in any window of length ``period + margin``, bursts included.  The server sees arrival
-times, not admission times: the ``margin`` absorbs that much variation in network delay
+Arithmetic.  With tolerance `tau = (burst - 1) * T`, GCRA admits `n` requests in a
+half-open window `[a, a + W)` only if `(n - burst) * T < W`.  Choosing
+`T = (period + margin) / (requests - burst + 1)` therefore admits at most `requests`
+in any window of length `period + margin`, bursts included.  The server sees arrival
+times, not admission times: the `margin` absorbs that much variation in network delay
 (and the closed-versus-open window edge).  The long-run rate is
-``(requests - burst + 1) / (period + margin)``; with the defaults 176 per 61 s, that is
+`(requests - burst + 1) / (period + margin)`; with the defaults 176 per 61 s, that is
 173.1 requests per minute, 96 % of the quota, and never more than 178 in a 60 s window.
 
 Bookings and refunds (work conservation).  A caller books its slot first (the TAT moves
-on by ``T``) and then sleeps until the slot's time, outside any lock, so waiters are
+on by `T`) and then sleeps until the slot's time, outside any lock, so waiters are
 served in arrival order without polling.  A booking remembers the TAT before it
-(``prev``).  A caller that is cancelled, times out or is abandoned while it sleeps gives
+(`prev`).  A caller that is cancelled, times out or is abandoned while it sleeps gives
 its booking back:
 
 * if nothing was booked after it (the TAT is still its own), the TAT goes back to
-  ``prev``, and on down through any given-back bookings that this uncovers;
+  `prev`, and on down through any given-back bookings that this uncovers;
 * otherwise its booking becomes **free**: the next caller to arrive takes the earliest
   free booking instead of booking a new slot at the end, and sleeps until its time.
 
@@ -37,8 +37,8 @@ lock gate closed over, is dropped.
 
 Re-validation.  After its sleep a caller checks its booking again before it goes: it
 goes only if the booking still stands (same era, see below; the TAT not behind it), no
-lock closed the gate meanwhile, and it woke within ``slack`` of its slot's time (``slack``
-is half the margin, at least one ``T``).  A caller woken late (a stalled event loop or a
+lock closed the gate meanwhile, and it woke within `slack` of its slot's time (`slack`
+is half the margin, at least one `T`).  A caller woken late (a stalled event loop or a
 stalled store) would otherwise send on top of the slots booked after it; it re-books
 instead.  "Never exceed the quota; prefer waiting."
 
@@ -46,10 +46,10 @@ State loss.  The state may vanish under the limiter (for Redis: FLUSHALL, a rest
 eviction).  A new state is a new *era*, and a booking of an earlier era is re-booked,
 never sent: nobody knows any more what was booked around it.  The limiter remembers the
 last TAT and gate it saw; if it finds the state missing although it saw it in use within
-the last window, the new state starts at ``now + T + tau``: no burst, and one interval
+the last window, the new state starts at `now + T + tau`: no burst, and one interval
 of pause.  That is safe whatever else was sent: a request goes only when its booking
-passed a check at some time ``r`` with its slot due, so its booking's TAT is at most
-``r + T + tau``; the new schedule therefore continues no earlier than the old one would
+passed a check at some time `r` with its slot due, so its booking's TAT is at most
+`r + T + tau`; the new schedule therefore continues no earlier than the old one would
 have, counting only what was actually sent.  A lost lock gate is closed again.
 """
 
@@ -114,24 +114,38 @@ def _check_burst(instance: RateLimit, _attribute: attrs.Attribute[int], value: i
 
 @attrs.frozen
 class RateLimit:
-    """How fast one token may send: at most ``requests`` in any ``period`` seconds.
+    """How fast one token may send: at most `requests` in any `period` seconds.
 
-    Configuration only; a limiter (:class:`InMemoryRateLimiter`, ``RedisRateLimiter``)
-    enforces it.  The defaults keep within Smart Sender's quota of 180 requests per
-    minute per token, bursts included, at 96 % of that rate.
+    Configuration only; a limiter ([InMemoryRateLimiter][smartsender_async.InMemoryRateLimiter],
+    [RedisRateLimiter][smartsender_async.RedisRateLimiter]) enforces it.  The defaults keep
+    within Smart Sender's quota of 180 requests per minute per token, bursts included, at
+    96 % of that rate.
 
     Attributes:
         requests: the quota, 180 by default.
         period: the quota's window in seconds, 60 by default.
         burst: how many requests may go back to back after a quiet spell: 5 for the real
-            quota, and by default the same share of ``requests`` (5/180, at least 1) for
-            any other.  A burst is paid for: the long-run rate is ``requests - burst + 1``
-            per ``period + margin``.  Must be between 1 (no burst) and ``requests``.
-        margin: seconds added to ``period`` when spacing requests, so that that much
-            variation in network delay cannot squeeze ``requests + 1`` arrivals into one
-            ``period`` at the server: 1 s for the real quota, and by default ``period / 60``
+            quota, and by default the same share of `requests` (5/180, at least 1) for
+            any other.  A burst is paid for: the long-run rate is `requests - burst + 1`
+            per `period + margin`.  Must be between 1 (no burst) and `requests`.
+        margin: seconds added to `period` when spacing requests, so that that much
+            variation in network delay cannot squeeze `requests + 1` arrivals into one
+            `period` at the server: 1 s for the real quota, and by default `period / 60`
             for any other, so a scaled quota (say 30 per 2 s in tests) keeps the same
             proportions and the same 96 % use.
+
+    Raises:
+        ValueError: `requests` or `burst` is not an int of at least 1, `burst` is above
+            `requests`, `period` is not a finite positive number, or `margin` is not a
+            finite number >= 0 (a wrong type is refused the same way).
+
+    Example:
+        ```python
+        from smartsender_async import RateLimit, SmartSender
+
+        client = SmartSender(rate_limit=RateLimit(requests=30, period=2.0))
+        print(client.rate_limiter)
+        ```
     """
 
     requests: int = attrs.field(default=180, validator=_positive_int("requests", 1))
@@ -147,12 +161,12 @@ class RateLimit:
 
     @property
     def emission_interval(self) -> float:
-        """``T``: seconds between two requests in a steady stream."""
+        """`T`: seconds between two requests in a steady stream."""
         return (self.period + self.margin) / (self.requests - self.burst + 1)
 
     @property
     def tolerance(self) -> float:
-        """``tau``: how far ahead of its steady-stream time a request may go (the burst)."""
+        """`tau`: how far ahead of its steady-stream time a request may go (the burst)."""
         return (self.burst - 1) * self.emission_interval
 
     @property
@@ -168,8 +182,23 @@ DEFAULT_RATE_LIMIT = RateLimit()
 class LockGateClosedError(SmartSenderError):
     """The token's lock gate stays closed for longer than the caller agreed to wait.
 
-    Raised by :meth:`RateLimiter.acquire` before any request is sent; no slot is taken.
-    ``retry_after`` is how many seconds the gate remains closed.
+    Raised by a limiter's `acquire` before any request is sent; no slot is taken.  The
+    client turns it into a `RateLimitedError` whose `response` is `None`.
+
+    Attributes:
+        retry_after: how many seconds the gate remains closed.
+
+    Example:
+        ```python
+        from smartsender_async import InMemoryRateLimiter, LockGateClosedError
+
+        limiter = InMemoryRateLimiter()
+        await limiter.lock("token-digest", 120)
+        try:
+            await limiter.acquire("token-digest", max_wait=5)
+        except LockGateClosedError as exc:
+            print(f"locked for another {exc.retry_after:.0f} s")
+        ```
     """
 
     def __init__(self, retry_after: float) -> None:
@@ -179,32 +208,83 @@ class LockGateClosedError(SmartSenderError):
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    """What a limiter backend provides.  ``key`` identifies a token (a digest, never the
-    token itself); each key has its own quota and its own lock gate.
+    """What a limiter backend provides, for clients to share one quota.
+
+    `key` identifies a token (a digest, never the token itself); each key has its own
+    quota and its own lock gate.  Both built-in limiters implement it:
+    [InMemoryRateLimiter][smartsender_async.InMemoryRateLimiter] and
+    [RedisRateLimiter][smartsender_async.RedisRateLimiter].
 
     Optionally a limiter also provides
-    ``async def acquire_split(key, *, max_wait=math.inf) -> tuple[float, float]``: the
-    same as :meth:`acquire`, returning the seconds waited at the lock gate and the
-    seconds waited for a slot separately (their sum is what :meth:`acquire` returns).
-    Both built-in limiters have it; callers look it up with ``getattr`` and fall back to
-    :meth:`acquire`.
+    `async def acquire_split(key, *, max_wait=math.inf) -> tuple[float, float]`: the
+    same as `acquire`, returning the seconds waited at the lock gate and the
+    seconds waited for a slot separately (their sum is what `acquire` returns).
+    Both built-in limiters have it; callers look it up with `getattr` and fall back to
+    `acquire`.
+
+    Example:
+        ```python
+        from smartsender_async import InMemoryRateLimiter, RateLimiter, SmartSender
+
+        shared = InMemoryRateLimiter()
+        assert isinstance(shared, RateLimiter)
+        a = SmartSender(rate_limit=shared)  # a and b, on one token, share its quota
+        b = SmartSender(rate_limit=shared)
+        ```
     """
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
-        """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
+        """Wait until the lock gate for `key` is open and a slot is free; take the slot.
 
-        Returns the seconds spent waiting.  When the gate is closed for longer than
-        ``max_wait`` seconds, raises :class:`LockGateClosedError` at once, taking no slot.
         A caller cancelled while it waits gives its slot back.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            The seconds spent waiting.
+
+        Raises:
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+
+        Example:
+            ```python
+            waited = await limiter.acquire("token-digest")
+            print(f"waited {waited:.2f} s")
+            ```
         """
         ...
 
     async def lock(self, key: str, seconds: float) -> None:
-        """Close the lock gate for ``key`` until now + ``seconds`` (never shortens it)."""
+        """Close the lock gate for `key` until now + `seconds` (never shortens it).
+
+        The client calls it when the server answers 423 (the token is locked); every request on the
+        key then waits at the gate.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            seconds: how long the gate stays closed; 0 or less does nothing.
+
+        Raises:
+            ValueError: `seconds` is not finite.
+
+        Example:
+            ```python
+            await limiter.lock("token-digest", 60)
+            ```
+        """
         ...
 
     async def aclose(self) -> None:
-        """Release any resources (connections); the limiter is not used afterwards."""
+        """Release any resources (connections); the limiter is not used afterwards.
+
+        Example:
+            ```python
+            await limiter.aclose()
+            ```
+        """
         ...
 
 
@@ -232,8 +312,8 @@ class _KeyState:
 
 
 class _Booking:
-    """A slot booked by one caller: ``booked`` is the TAT it set, ``prev`` the TAT before
-    it, ``allowed`` when it may go, ``gate`` the gate deadline it was booked under."""
+    """A slot booked by one caller: `booked` is the TAT it set, `prev` the TAT before
+    it, `allowed` when it may go, `gate` the gate deadline it was booked under."""
 
     __slots__ = ("allowed", "booked", "era", "gate", "prev")
 
@@ -252,16 +332,29 @@ class InMemoryRateLimiter:
     are given the same object share the quota and the lock gate.  It uses anyio only
     (works under asyncio and trio), holds no event-loop-bound state, and may be shared by
     event loops in several threads: the bookkeeping runs under a thread lock, never held
-    across an ``await``.
+    across an `await`.
 
-    ``acquire`` books its slot first and then sleeps outside any lock, so waiters are
+    `acquire` books its slot first and then sleeps outside any lock, so waiters are
     served in arrival order without polling; a waiter cancelled while asleep gives its
-    slot back (see the module docstring: it goes to the next caller).
+    slot back (it goes to the next caller).
 
     Args:
         rate: the quota for each key.
         clock: monotonic seconds; injectable for tests.
         sleep: the sleep function; injectable for tests.
+
+    Raises:
+        TypeError: `rate` is not a [RateLimit][smartsender_async.RateLimit].
+
+    Example:
+        ```python
+        from smartsender_async import InMemoryRateLimiter, RateLimit, SmartSender
+
+        shared = InMemoryRateLimiter(RateLimit())
+        async with SmartSender(rate_limit=shared) as a, SmartSender(rate_limit=shared) as b:
+            await a.me()
+            await b.me()  # both count against one quota
+        ```
     """
 
     def __init__(
@@ -305,11 +398,11 @@ class InMemoryRateLimiter:
     def _book(
         self, key: str, now: float, max_wait: float, booking: _Booking | None
     ) -> tuple[_Booking | None, float]:
-        """Under the mutex: recheck ``booking`` or book a slot.
+        """Under the mutex: recheck `booking` or book a slot.
 
-        Returns ``(None, gate_wait)`` to go now, or ``(booking, gate_wait)`` to sleep until
-        ``booking.allowed``; ``gate_wait`` is the part of the wait spent behind the gate.
-        Raises :class:`LockGateClosedError` when the gate stays closed beyond ``max_wait``.
+        Returns `(None, gate_wait)` to go now, or `(booking, gate_wait)` to sleep until
+        `booking.allowed`; `gate_wait` is the part of the wait spent behind the gate.
+        Raises `LockGateClosedError` when the gate stays closed beyond `max_wait`.
         """
         state = self._state(key, now)
         gate = state.gate_until
@@ -364,15 +457,48 @@ class InMemoryRateLimiter:
             bisect.insort(state.free, (booking.booked, booking.prev, booking.allowed))
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
+        """Wait until the lock gate for `key` is open and a slot is free; take the slot.
+
+        A caller cancelled while it waits gives its slot back.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            The seconds spent waiting.
+
+        Raises:
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+
+        Example:
+            ```python
+            waited = await limiter.acquire("token-digest")
+            print(f"waited {waited:.2f} s")
+            ```
+        """
         gate_wait, slot_wait = await self.acquire_split(key, max_wait=max_wait)
         return gate_wait + slot_wait
 
     async def acquire_split(self, key: str, *, max_wait: float = math.inf) -> tuple[float, float]:
-        """:meth:`acquire`, returning ``(seconds waited at the lock gate, seconds waited
-        for a slot)``.
+        """`acquire`, returning the two waits separately.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            `(seconds waited at the lock gate, seconds waited for a slot)`.
 
         Raises:
-            LockGateClosedError: the gate stays closed longer than ``max_wait``.
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+
+        Example:
+            ```python
+            at_gate, for_slot = await limiter.acquire_split("token-digest")
+            ```
         """
         clock = self._clock
         start: float | None = None
@@ -404,6 +530,23 @@ class InMemoryRateLimiter:
         logger.info("rate-limit lock gate open again for token %.8s", key)
 
     async def lock(self, key: str, seconds: float) -> None:
+        """Close the lock gate for `key` until now + `seconds` (never shortens it).
+
+        The client calls it when the server answers 423 (the token is locked); every request on the
+        key then waits at the gate.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            seconds: how long the gate stays closed; 0 or less does nothing.
+
+        Raises:
+            ValueError: `seconds` is not finite.
+
+        Example:
+            ```python
+            await limiter.lock("token-digest", 60)
+            ```
+        """
         if not math.isfinite(seconds):
             raise ValueError(f"seconds must be finite, got {seconds!r}")
         if seconds <= 0:
@@ -423,14 +566,20 @@ class InMemoryRateLimiter:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release; present for the protocol."""
+        """Nothing to release; present for the protocol.
+
+        Example:
+            ```python
+            await limiter.aclose()
+            ```
+        """
 
 
 def make_limiter(rate_limit: RateLimit | RateLimiter | None) -> RateLimiter | None:
-    """Turn a client's ``rate_limit=`` argument into a limiter.
+    """Turn a client's `rate_limit=` argument into a limiter.
 
-    A :class:`RateLimit` gets a private :class:`InMemoryRateLimiter`; a limiter object is
-    used as is (that is how clients share a quota); ``None`` means no client-side limit.
+    A `RateLimit` gets a private `InMemoryRateLimiter`; a limiter object is
+    used as is (that is how clients share a quota); `None` means no client-side limit.
     """
     if rate_limit is None:
         return None

@@ -1,25 +1,25 @@
 """The Redis limiter: one quota and one lock gate per token, shared by every process.
 
-Install with ``pip install 'smartsender-async[redis]'``.  The arithmetic and the design
-are the in-memory limiter's (see :mod:`smartsender_async.ratelimit`: booking, recheck
+Install with `pip install 'smartsender-async[redis]'`.  The arithmetic and the design
+are the in-memory limiter's (see `smartsender_async.ratelimit`: booking, recheck
 after the sleep, giving slots back, eras and state loss), done by Lua scripts so that
 checking the gate and booking a slot is atomic across processes, and timed by the Redis
-server's clock (``TIME``) so that clock skew between hosts cannot break the limit.
+server's clock (`TIME`) so that clock skew between hosts cannot break the limit.
 
-Keys are ``{prefix}{<digest>}:tat`` (the TAT and its era), ``…:gate`` (the lock gate's
-deadline) and ``…:free`` (given-back bookings, a sorted set); the braces keep them in one
+Keys are `{prefix}{<digest>}:tat` (the TAT and its era), `…:gate` (the lock gate's
+deadline) and `…:free` (given-back bookings, a sorted set); the braces keep them in one
 Redis Cluster slot.  The digest is the one the client passes, a SHA-256 of the token; a
 key that does not look like one is hashed again, so no token can reach Redis.  The keys
 expire on their own once idle (the TAT a window after its time).
 
-Redis must not evict them: use ``maxmemory-policy noeviction`` or ``maxmemory 0``.  The
-limiter logs a WARNING once when it finds an evicting policy with a ``maxmemory`` set;
+Redis must not evict them: use `maxmemory-policy noeviction` or `maxmemory 0`.  The
+limiter logs a WARNING once when it finds an evicting policy with a `maxmemory` set;
 an eviction is survived like a FLUSHALL (the state's loss is noticed, everyone re-books,
 and the new state starts with a pause and no burst), at some cost in throughput.
 
-Every Redis call runs under the limiter's ``timeout``, for a client passed in too.
+Every Redis call runs under the limiter's `timeout`, for a client passed in too.
 
-``redis.asyncio`` runs under asyncio only: under trio, use :class:`InMemoryRateLimiter`.
+`redis.asyncio` runs under asyncio only: under trio, use `InMemoryRateLimiter`.
 """
 
 from __future__ import annotations
@@ -227,7 +227,17 @@ class RateLimiterUnavailableError(SmartSenderError):
     """The shared limiter's store (Redis) cannot be reached or failed.
 
     The request was not sent: skipping the limit could get the token locked for up to
-    12 minutes for every worker sharing it.
+    12 minutes for every worker sharing it.  The message names Redis's location without
+    its credentials.
+
+    Example:
+        ```python
+        # not run: needs a Redis that is down
+        try:
+            await client.me()
+        except RateLimiterUnavailableError:
+            ...  # retry later; nothing was sent
+        ```
     """
 
 
@@ -236,7 +246,7 @@ def _micros(seconds: float) -> int:
 
 
 def _safe_location(url: str) -> str:
-    """``url`` without credentials, for messages."""
+    """`url` without credentials, for messages."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
@@ -244,27 +254,44 @@ def _safe_location(url: str) -> str:
 
 
 class RedisRateLimiter:
-    """A limiter whose state lives in Redis, shared by every process that uses the same
-    Redis, ``prefix`` and token.  Implements :class:`~smartsender_async.ratelimit.RateLimiter`.
+    """A limiter whose state lives in Redis, shared by every process on one token.
 
-    Every process must use the same :class:`RateLimit`; the quota is enforced per token.
+    Every process that uses the same Redis, `prefix` and token shares that token's quota
+    and its lock gate.  Implements [RateLimiter][smartsender_async.RateLimiter].  Every
+    process must use the same [RateLimit][smartsender_async.RateLimit]; the quota is
+    enforced per token.
 
     Each process logs (INFO) when it sees a token's lock gate close, because it got the
     423 itself or found the gate closed by another client, and when it first passes the
     gate again: one pair of lines per lock per process.
 
     Args:
-        url: a ``redis://`` / ``rediss://`` / ``unix://`` URL, or a ``redis.asyncio.Redis``
-            client you own (it is used as is and never closed by :meth:`aclose`).
+        url: a `redis://` / `rediss://` / `unix://` URL, or a `redis.asyncio.Redis`
+            client you own (it is used as is and never closed by `aclose`).
         rate: the quota per token.
         prefix: the start of every key this limiter writes.
         timeout: seconds to connect to Redis and to wait for each answer; past it the
-            call fails with :class:`RateLimiterUnavailableError`.  It holds for a client
+            call fails with `RateLimiterUnavailableError`.  It holds for a client
             you pass in too: every Redis call runs under this deadline.
         sleep: the sleep function; injectable for tests.
 
     Raises:
-        ImportError: the ``redis`` package is missing (install the ``redis`` extra).
+        ImportError: the `redis` package is missing (install the `redis` extra).
+        TypeError: `rate` is not a `RateLimit`.
+        ValueError: `url` is not a `redis://`, `rediss://` or `unix://` URL, or `timeout` is
+            not a finite number > 0.
+
+    Example:
+        ```python
+        import os
+
+        from smartsender_async import RedisRateLimiter, SmartSender
+
+        limiter = RedisRateLimiter(os.environ["REDIS_URL"])
+        async with SmartSender(rate_limit=limiter) as client:  # every worker does the same
+            await client.me()
+        await limiter.aclose()
+        ```
     """
 
     def __init__(
@@ -421,7 +448,7 @@ class RedisRateLimiter:
         )
 
     async def _call(self, script: AsyncScript, keys: list[str], args: list[int | str]) -> Any:
-        """Run ``script`` within the limiter's own ``timeout``, whoever built the client."""
+        """Run `script` within the limiter's own `timeout`, whoever built the client."""
         try:
             with anyio.fail_after(self._timeout):
                 return await script(keys=keys, args=args)
@@ -431,25 +458,52 @@ class RedisRateLimiter:
             raise self._failed(exc) from exc
 
     async def acquire(self, key: str, *, max_wait: float = math.inf) -> float:
-        """Wait until the lock gate for ``key`` is open and a slot is free; take the slot.
+        """Wait until the lock gate for `key` is open and a slot is free; take the slot.
 
-        See :meth:`RateLimiter.acquire`.  Costs one Redis round trip when no wait is
-        needed, two when it is.
+        Costs one Redis round trip when no wait is needed, two when it is. A caller cancelled while
+        it waits gives its slot back.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            The seconds spent waiting.
 
         Raises:
-            LockGateClosedError: the gate stays closed longer than ``max_wait``.
-            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+            RateLimiterUnavailableError: Redis failed or did not answer within `timeout`; the
+                request must not be sent.
+
+        Example:
+            ```python
+            waited = await limiter.acquire("token-digest")
+            ```
         """
         gate_wait, slot_wait = await self.acquire_split(key, max_wait=max_wait)
         return gate_wait + slot_wait
 
     async def acquire_split(self, key: str, *, max_wait: float = math.inf) -> tuple[float, float]:
-        """:meth:`acquire`, returning ``(seconds waited at the lock gate, seconds waited
-        for a slot)``.
+        """`acquire`, returning the two waits separately.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            max_wait: the longest wait at a closed lock gate that is accepted, in seconds.
+
+        Returns:
+            `(seconds waited at the lock gate, seconds waited for a slot)`.
 
         Raises:
-            LockGateClosedError: the gate stays closed longer than ``max_wait``.
-            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+            LockGateClosedError: the gate stays closed for longer than `max_wait` seconds; raised at
+                once, taking no slot.
+            RateLimiterUnavailableError: Redis failed or did not answer within `timeout`; the
+                request must not be sent.
+
+        Example:
+            ```python
+            at_gate, for_slot = await limiter.acquire_split("token-digest")
+            ```
         """
         _, acquire, _, refund = await self._connection()
         digest = self._digest(key)
@@ -540,11 +594,23 @@ class RedisRateLimiter:
             )
 
     async def lock(self, key: str, seconds: float) -> None:
-        """Close the lock gate for ``key`` until now + ``seconds`` by the Redis clock.
+        """Close the lock gate for `key` until now + `seconds` by the Redis clock.
+
+        Never shortens a gate already closed for longer; every process sharing the Redis sees it.
+
+        Args:
+            key: the token's identity (a digest, never the token).
+            seconds: how long the gate stays closed; 0 or less does nothing.
 
         Raises:
-            ValueError: ``seconds`` is not finite.
-            RateLimiterUnavailableError: Redis failed or did not answer within ``timeout``.
+            ValueError: `seconds` is not finite.
+            RateLimiterUnavailableError: Redis failed or did not answer within `timeout`; the
+                request must not be sent.
+
+        Example:
+            ```python
+            await limiter.lock("token-digest", 60)
+            ```
         """
         if not math.isfinite(seconds):
             raise ValueError(f"seconds must be finite, got {seconds!r}")
@@ -566,8 +632,15 @@ class RedisRateLimiter:
             )
 
     async def aclose(self) -> None:
-        """Close the connections this limiter opened in this event loop (never a client you
-        passed in).  Those opened in other loops close when their loop ends."""
+        """Close the connections this limiter opened in this event loop.
+
+        Never a client you passed in. Those opened in other loops close when their loop ends.
+
+        Example:
+            ```python
+            await limiter.aclose()
+            ```
+        """
         try:
             current = asyncio.get_running_loop()
         except RuntimeError:
@@ -585,7 +658,7 @@ async def _close_with_loop(
     client: redis.asyncio.Redis,
     clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any],
 ) -> AsyncGenerator[None, None]:
-    """Suspended for as long as its loop runs; when closed, closes ``client`` and drops
+    """Suspended for as long as its loop runs; when closed, closes `client` and drops
     the loop's entry (looked up, not held: holding the loop here would keep it alive)."""
     try:
         yield

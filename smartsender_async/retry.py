@@ -1,28 +1,28 @@
-"""The retry step: :class:`RetryPolicy` and :func:`send_with_retry`, run once per request.
+"""The retry step: `RetryPolicy` and `send_with_retry`, run once per request.
 
 What is retried, and why:
 
-* ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``: always, sends included.  They are
+* `ConnectError`, `ConnectTimeout`, `PoolTimeout`: always, sends included.  They are
   raised before a single byte of the request left this host (no connection, or no free
   connection in the pool), so the server cannot have acted on it.
-* ``ReadTimeout``, ``ReadError``, ``WriteTimeout``, ``WriteError``, ``RemoteProtocolError``:
+* `ReadTimeout`, `ReadError`, `WriteTimeout`, `WriteError`, `RemoteProtocolError`:
   for idempotent calls only (GET, PUT, DELETE).  The request, or part of it, was on the
-  wire; the server may have processed it, so a send (``POST /contacts/{id}/send``) or a
+  wire; the server may have processed it, so a send (`POST /contacts/{id}/send`) or a
   forward is never repeated after them.
 * HTTP 500, 502, 503, 504: for idempotent calls only, for the same reason.  When retries
-  run out, the last response is returned (the client turns it into ``ServerError``).
+  run out, the last response is returned (the client turns it into `ServerError`).
 * HTTP 423 (Smart Sender's rate lock) and 429: for every call, sends included, because
   the server refused the request without acting on it.  The delay comes from
-  ``Retry-After`` or the body text "try again in N seconds".  Every 423 (or 429) that names
+  `Retry-After` or the body text "try again in N seconds".  Every 423 (or 429) that names
   its delay closes the limiter's lock gate so that all tasks using the token wait.  A 423
   that names none (the real API always does) is raised at once, without closing the gate.
-  The call waits and retries only when the delay is at most ``max_wait``; otherwise the
-  response is returned at once and the client raises ``RateLimitedError`` with
-  ``retry_after``.
-* Any other transport error (``ProxyError``, ``UnsupportedProtocol``, ...) or status: not
+  The call waits and retries only when the delay is at most `max_wait`; otherwise the
+  response is returned at once and the client raises `RateLimitedError` with
+  `retry_after`.
+* Any other transport error (`ProxyError`, `UnsupportedProtocol`, ...) or status: not
   retried.
 
-Every kind of retry counts against ``max_attempts``, lock waits included, so a token that
+Every kind of retry counts against `max_attempts`, lock waits included, so a token that
 stays locked cannot keep a call looping.
 """
 
@@ -96,19 +96,37 @@ def _check_seconds(
 
 @attrs.frozen
 class RetryPolicy:
-    """When and how long to retry.
+    """When and how long to retry; give it to `SmartSender(retry=...)`.
+
+    What is retried: a connection that failed before the request left (any call); a
+    timeout or a dropped connection after it may have reached the server, and a 500, 502,
+    503 or 504 (idempotent calls only: GET, PUT, DELETE); a 429 or a 423 (the lock gate)
+    that names a delay of at most `max_wait` (any call: the server did not act on it).
+    Other error statuses are never retried.
 
     Attributes:
         max_attempts: attempts in all, the first included (4: up to 3 retries).  Every
             retry counts, rate-limit waits included.
-        backoff_base: seconds; the ``n``-th retry (from 0) waits a random time between 0
-            and ``min(backoff_max, backoff_base * 2**n)`` ("full jitter"), 0.5 by default.
+        backoff_base: seconds; the `n`-th retry (from 0) waits a random time between 0
+            and `min(backoff_max, backoff_base * 2**n)` ("full jitter"), 0.5 by default.
         backoff_max: the cap on one backoff, 8 s by default.
-        max_wait: the longest server-requested delay (423/429 ``Retry-After`` or lock time,
-            a 5xx ``Retry-After``) that is waited out, 60 s by default: long enough for
+        max_wait: the longest server-requested delay (423/429 `Retry-After` or lock time,
+            a 5xx `Retry-After`) that is waited out, 60 s by default: long enough for
             Smart Sender's first lock (60 s), short enough that a call does not silently
             hang through the escalated ones (120 to 720 s).  Longer delays raise
-            ``RateLimitedError`` at once.  ``math.inf`` waits for any delay.
+            `RateLimitedError` at once.  `math.inf` waits for any delay.
+
+    Raises:
+        ValueError: `max_attempts` is not an int of at least 1, or a number of seconds is
+            negative, not a number, or infinite (only `max_wait` may be `math.inf`).
+
+    Example:
+        ```python
+        from smartsender_async import RetryPolicy, SmartSender
+
+        patient = RetryPolicy(max_attempts=6, backoff_max=30.0, max_wait=float("inf"))
+        client = SmartSender(retry=patient)
+        ```
     """
 
     max_attempts: int = attrs.field(default=4, validator=_check_int("max_attempts"))
@@ -119,7 +137,21 @@ class RetryPolicy:
     )
 
     def backoff(self, retry_index: int, random: Callable[[], float] = _rng.random) -> float:
-        """Seconds to wait before retry number ``retry_index`` (0 for the first retry)."""
+        """Seconds to wait before retry number `retry_index` (0 for the first retry).
+
+        Args:
+            retry_index: which retry, from 0.
+            random: a source of floats in [0, 1); injectable for tests.
+
+        Returns:
+            A random time between 0 and `min(backoff_max, backoff_base * 2**retry_index)`.
+
+        Example:
+            ```python
+            policy = RetryPolicy(backoff_base=1.0, backoff_max=4.0)
+            assert policy.backoff(5, random=lambda: 1.0) == 4.0
+            ```
+        """
         ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(retry_index, 64))
         return random() * ceiling
 
@@ -141,16 +173,42 @@ class AttemptResult:
 
 @attrs.frozen
 class RequestEvent:
-    """What :func:`send_with_retry` reports to an ``observer``, for metrics.
+    """What a client reports to its `observer` for every attempt, for metrics.
 
-    ``kind`` is one of:
+    Pass `SmartSender(observer=callback)`; the callback is called synchronously with each
+    event, and an exception it raises is logged and ignored.
 
-    * ``"wait"``: the limiter held attempt ``attempt`` back for ``wait`` seconds;
-    * ``"attempt"``: attempt ``attempt`` (1-based) is being sent;
-    * ``"response"``: it was answered with ``status`` after ``elapsed`` seconds;
-    * ``"error"``: it failed with the transport exception named ``error``;
-    * ``"retry"``: another attempt follows after ``wait`` seconds (for a 423 with a limiter,
-      the wait happens at the lock gate); ``reason`` says why.
+    Attributes:
+        kind: one of `"wait"` (the limiter held attempt `attempt` back for `wait` seconds),
+            `"attempt"` (attempt `attempt`, 1-based, is being sent), `"response"` (it was
+            answered with `status` after `elapsed` seconds), `"error"` (it failed with the
+            transport exception named `error`) and `"retry"` (another attempt follows after
+            `wait` seconds, for a 423 with a limiter at the lock gate; `reason` says why).
+        method: the HTTP method.
+        path: the request path (ids included; the token never is).
+        attempt: the attempt's number, from 1.
+        status: the HTTP status of a `"response"`.
+        error: the exception class name of an `"error"` (`"ReadTimeout"`...).
+        elapsed: seconds from sending to the answer, for a `"response"`.
+        wait: seconds waited, for `"wait"` and `"retry"`.
+        reason: why a `"retry"` happens: `"HTTP 503"` or an exception class name.
+
+    Example:
+        ```python
+        from collections import Counter
+
+        from smartsender_async import RequestEvent, SmartSender
+
+        statuses: Counter[int | None] = Counter()
+
+        def observe(event: RequestEvent) -> None:
+            if event.kind == "response":
+                statuses[event.status] += 1
+
+        async with SmartSender(observer=observe) as client:
+            await client.me()
+        print(statuses)
+        ```
     """
 
     kind: Literal["attempt", "response", "retry", "wait", "error"]
@@ -193,19 +251,19 @@ async def send_with_retry(
 ) -> AttemptResult:
     """Send one API call: limiter, attempt, decide, repeat (see the module docstring).
 
-    ``send`` performs exactly one HTTP attempt.  ``method`` and ``path`` are for logs and
-    error messages only.  ``key`` identifies the token for the limiter (a digest).  With
-    ``policy=None`` there is exactly one attempt, which still passes the limiter, and a
+    `send` performs exactly one HTTP attempt.  `method` and `path` are for logs and
+    error messages only.  `key` identifies the token for the limiter (a digest).  With
+    `policy=None` there is exactly one attempt, which still passes the limiter, and a
     423 still closes the lock gate.
 
     Returns the final response: a success, or an error status that is not retried or
     whose retries ran out.
 
     Raises:
-        APITimeoutError: the last attempt timed out (``retries_taken`` set).
+        APITimeoutError: the last attempt timed out (`retries_taken` set).
         APIConnectionError: the last attempt got no response for another reason.
-        RateLimitedError: the token's lock gate stays closed for longer than ``max_wait``;
-            no request was sent (``response`` is ``None``).
+        RateLimitedError: the token's lock gate stays closed for longer than `max_wait`;
+            no request was sent (`response` is `None`).
     """
     if policy is None:
         max_attempts = 1

@@ -1,8 +1,8 @@
 """Response models: frozen, slotted attrs classes decoded by one cattrs converter.
 
 Attributes are snake_case; the wire's camelCase keys are mapped by the converter in
-:mod:`smartsender_async._convert`.  Every model keeps the keys it does not map in
-``extra``, so nothing the server sent is lost.
+`smartsender_async._convert`.  Every model keeps the keys it does not map in
+`extra`, so nothing the server sent is lost.
 """
 
 from smartsender_async.models.chats import Channel, ChannelDetails, Chat, ChatContact, Gate

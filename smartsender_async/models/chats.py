@@ -1,5 +1,5 @@
-"""Chats and the objects embedded in them: :class:`Chat`, :class:`ChatContact`, :class:`Gate`,
-:class:`Channel`."""
+"""Chats and the objects embedded in them: `Chat`, `ChatContact`, `Gate`,
+`Channel`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["Channel", "ChannelDetails", "Chat", "ChatContact", "Gate"]
 
 
 def _extra_value(extra: Mapping[str, Any], key: str, kind: str) -> Any:
-    """A field kept in ``extra``, converted leniently (``None`` when absent or unreadable)."""
+    """A field kept in `extra`, converted leniently (`None` when absent or unreadable)."""
     from smartsender_async import _convert  # imports this module
 
     value = extra.get(key)
@@ -33,13 +33,19 @@ def _extra_value(extra: Mapping[str, Any], key: str, kind: str) -> Any:
 
 @attrs.frozen
 class Channel:
-    """A messenger channel: ``type`` is ``telegram``, ``viber``, ``instagram``,
-    ``facebook``, ``whatsapp`` or another; ``name`` is the bot or page name.
+    """A messenger channel: its `type` and its bot or page `name`.
 
-    Inside a gate (``gate.channel``) only ``type`` and ``name`` are seen.  The project-level
-    fields that ``client.channels`` returns (:class:`ChannelDetails`) are readable here
-    too, from ``extra``: ``id``, ``app``, ``link``, ``active``, ``occupied``, ``referrer``,
-    ``created_at`` and ``updated_at`` (``None`` when absent).
+    `type` is `telegram`, `viber`, `instagram`, `facebook`, `whatsapp` or another. Inside a gate
+    (`gate.channel`) only `type` and `name` are seen. The project-level fields that
+    `client.channels` returns ([ChannelDetails][smartsender_async.ChannelDetails]) are readable
+    here too, as properties read from `extra`: `id`, `app`, `link`, `active`, `occupied`,
+    `referrer`, `created_at` and `updated_at` (`None` when absent).
+
+    Attributes:
+        type: the messenger (`telegram`, `viber`, ...).
+        name: the bot or page name.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
     """
 
     type: str | None = None
@@ -48,7 +54,7 @@ class Channel:
 
     @property
     def id(self) -> int | None:
-        """The channel id (what ``channels.get`` takes)."""
+        """The channel id (what `channels.get` takes)."""
         return _extra_value(self.extra, "id", "int")  # type: ignore[no-any-return]
 
     @property
@@ -89,12 +95,26 @@ class Channel:
 
 @attrs.frozen
 class ChannelDetails(Channel):
-    """A :class:`Channel` as ``client.channels`` returns it (``list``, ``get``, ``stream``).
+    """A [Channel][smartsender_async.Channel] as `client.channels` returns it (list, get, stream).
 
-    The same fields and properties (``id``, ``active``, ... read leniently from
-    ``extra``, since only a third-party catalog lists them: a surprising value reads as
-    ``None`` instead of failing the whole page); it adds ``response_info``, which the
-    channels shared by many gates do not carry.
+    The same fields and properties (`id`, `active`, ... read leniently from `extra`, since only
+    a third-party catalog lists them: a surprising value reads as `None` instead of failing the
+    whole page); it adds `response_info`, which the channels shared by many gates do not carry.
+
+    Attributes:
+        type: the messenger (`telegram`, `viber`, ...).
+        name: the bot or page name.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        channel = await client.channels.get(4)
+        print(channel.id, channel.type, channel.active)
+        ```
     """
 
     response_info: ResponseInfo | None = attrs.field(default=None, init=False, eq=False, repr=False)
@@ -104,9 +124,18 @@ class ChannelDetails(Channel):
 class Gate:
     """One channel connection of a contact (a gate per channel per contact).
 
-    ``id`` is what :meth:`GatesResource.edit_message` and
-    :meth:`GatesResource.delete_messages` take.  A third-party catalog adds ``unreadMessages``
-    and ``contact``; when sent, they are in ``extra``.
+    `id` is what `client.gates.edit_message` and `client.gates.delete_messages` take. A
+    third-party catalog adds `unreadMessages` and `contact`; when sent, they are in `extra`.
+
+    Attributes:
+        id: the gate's id.
+        subscribed: whether the contact is subscribed through this gate.
+        channel: the gate's [Channel][smartsender_async.Channel].
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
     """
 
     id: int | None = None
@@ -118,9 +147,13 @@ class Gate:
 
 @attrs.frozen
 class ChatContact:
-    """The contact a chat belongs to, as embedded in the chat (``chat.contact``).
+    """The contact a chat belongs to, as embedded in the chat (`chat.contact`).
 
-    ``original_id`` is the contact id to use with ``client.contacts`` (for example to send).
+    Attributes:
+        original_id: the contact id to use with `client.contacts` (for example to send).
+        full_name: the contact's name.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
     """
 
     original_id: int | None = None
@@ -132,8 +165,27 @@ class ChatContact:
 class Chat:
     """A conversation with one contact, across that contact's gates.
 
-    Fields the server sends that are not mapped here are kept in ``extra`` under their
-    original (camelCase) names, so nothing the server sent is lost.
+    Attributes:
+        id: the chat's id (what `client.chats` methods take).
+        name: the chat's title (usually the contact's name).
+        image: the avatar's URL.
+        unread_messages: how many messages are unread.
+        contact: the contact it belongs to ([ChatContact][smartsender_async.ChatContact]).
+        gates: the contact's gates in this chat.
+        created_at: when the chat began (aware UTC).
+        updated_at: when it last changed (aware UTC); chat lists are newest first by it.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        chat = await client.chats.get(48213)
+        if chat.contact_id is not None:
+            await client.contacts.send(chat.contact_id, "Hello")
+        ```
     """
 
     id: int
@@ -149,5 +201,5 @@ class Chat:
 
     @property
     def contact_id(self) -> int | None:
-        """The contact id to send to (``contact.originalId``), if the server sent one."""
+        """The contact id to send to (`contact.originalId`), if the server sent one."""
         return self.contact.original_id if self.contact is not None else None

@@ -1,4 +1,4 @@
-"""Models shared by every area: :class:`Cursor`, :class:`Page` and :class:`ResponseInfo`."""
+"""Models shared by every area: `Cursor`, `Page` and `ResponseInfo`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,20 @@ EMPTY: Mapping[str, Any] = {}
 class ResponseInfo:
     """How a response was obtained: retries taken and time spent waiting on rate limits.
 
-    Attached to every model returned by a client call as ``.response_info``.
+    Attached to every model returned by a client call as `.response_info`.
+
+    Attributes:
+        retries_taken: retries taken before this response (0 when the first attempt succeeded).
+        rate_limit_wait: seconds spent waiting for the rate limiter and lock gate, over all
+            attempts.
+        status_code: HTTP status of the final response.
+
+    Example:
+        ```python
+        project = await client.me()
+        assert project.response_info is not None
+        print(project.response_info.retries_taken, project.response_info.rate_limit_wait)
+        ```
     """
 
     #: Retries taken before this response (0 when the first attempt succeeded).
@@ -32,10 +45,22 @@ class ResponseInfo:
 
 @attrs.frozen
 class Cursor:
-    """Where a page sits: ``page`` (1-based) of ``pages``.
+    """Where a page sits: `page` (1-based) of `pages`.
 
-    Only ``page`` and ``pages`` are known to exist; any other cursor field the server
-    sends (``total``, ``limitation``?) is kept in ``extra``.
+    Only `page` and `pages` are known to exist; any other cursor field the server sends
+    (`total`, `limitation`?) is kept in `extra`.
+
+    Attributes:
+        page: this page's number, from 1.
+        pages: how many pages the list has.
+        extra: any other cursor field the server sent.
+
+    Example:
+        ```python
+        page = await client.tags.list()
+        if page.cursor.has_next:
+            page = await client.tags.list(page=page.cursor.page + 1)
+        ```
     """
 
     page: int
@@ -50,9 +75,26 @@ class Cursor:
 
 @attrs.frozen
 class Page(Generic[T]):
-    """One page of a list endpoint: ``{"cursor": Cursor, "collection": [...]}``.
+    """One page of a list endpoint: `{"cursor": Cursor, "collection": [...]}`.
 
-    Iterating a page iterates its items; ``len(page)`` is the number of items on it.
+    Iterating a page iterates its items; `len(page)` is the number of items on it and `page[0]`
+    the first.
+
+    Attributes:
+        cursor: where the page sits ([Cursor][smartsender_async.Cursor]).
+        items: the page's items, in the server's order.
+        extra: top-level fields of the answer other than `cursor` and `collection`.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        page = await client.chats.list(limitation=5)
+        print(len(page), page.cursor.pages)
+        for chat in page:
+            print(chat.id)
+        ```
     """
 
     cursor: Cursor

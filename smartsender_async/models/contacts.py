@@ -1,7 +1,7 @@
-"""Contacts: :class:`Contact` and its tags, variables, funnels and groups.
+"""Contacts: `Contact` and its tags, variables, funnels and groups.
 
-:class:`Tag`, :class:`Funnel` and :class:`Variable` are both what a contact carries and
-what the project-level lists (``client.tags``, ``client.funnels``, ``client.variables``)
+`Tag`, `Funnel` and `Variable` are both what a contact carries and
+what the project-level lists (`client.tags`, `client.funnels`, `client.variables`)
 return: the same objects, with the fields each place sends.
 """
 
@@ -20,11 +20,21 @@ __all__ = ["Contact", "Funnel", "Group", "Tag", "Variable"]
 
 @attrs.frozen
 class Tag:
-    """A tag (``GET /tags``, ``contact.tags``, ``contacts.tags(id)``).
+    """A tag (`GET /tags`, `contact.tags`, `client.contacts.tags(id)`).
 
-    ``id`` is what ``contacts.add_tag`` and ``tags.update`` take.  ``color`` is a 6-digit
-    hex string, probably without ``#`` (inferred from the create call, not seen in a
-    response); ``created_at`` is seen in the project list, not in a contact's tags.
+    `id` is what `client.contacts.add_tag` and `client.tags.update` take.
+
+    Attributes:
+        id: the tag's id.
+        name: its name.
+        color: a 6-digit hex string, probably without `#` (inferred from the create call, not
+            seen in a response).
+        created_at: seen in the project list, not in a contact's tags.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
     """
 
     id: int | None = None
@@ -37,13 +47,30 @@ class Tag:
 
 @attrs.frozen
 class Variable:
-    """A contact variable.
+    """A contact variable: a name and value on a contact, or a definition in `client.variables`.
 
-    In ``contact.variables`` it is a ``name`` and its ``value`` as the server sent it.  In
-    ``client.variables`` it is the variable's definition: ``name``, ``type`` (``url``,
-    ``date``, ``enum``, ``email``, ``phone``, ``number`` or ``string``) and
-    ``description``.  ``id``, ``created_at`` and ``updated_at`` come only from a
-    third-party catalog (not seen in live data), so they may stay ``None``.
+    In `contact.variables` it is a `name` and its `value` as the server sent it. In
+    `client.variables` it is the variable's definition: `name`, `type` and `description`.
+
+    Attributes:
+        name: the variable's name.
+        value: its value on a contact, as the server sent it.
+        id: its id (third-party catalog only; may stay `None`).
+        type: `url`, `date`, `enum`, `email`, `phone`, `number` or `string`.
+        description: its description.
+        created_at: third-party catalog only; may stay `None`.
+        updated_at: third-party catalog only; may stay `None`.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        contact = await client.contacts.get(5)
+        city = next((v.value for v in contact.variables if v.name == "city"), None)
+        ```
     """
 
     name: str | None = None
@@ -59,10 +86,15 @@ class Variable:
 
 @attrs.frozen
 class Funnel:
-    """A funnel; ``service_key`` (not an id) is what ``contacts.subscribe`` takes.
+    """A funnel; `service_key` (not an id) is what `client.contacts.subscribe` takes.
 
-    The JSON type of ``serviceKey`` is unknown: a number arrives here as its string.
-    ``id`` comes only from a third-party catalog, so it may stay ``None``.
+    Attributes:
+        name: the funnel's name.
+        service_key: its key; the JSON type of `serviceKey` is unknown, so a number arrives here
+            as its string.
+        id: its id (third-party catalog only; may stay `None`).
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
     """
 
     name: str | None = None
@@ -73,11 +105,18 @@ class Funnel:
 
 @attrs.frozen
 class Group:
-    """A contact group (``contacts.groups(id)``).
+    """A contact group (`client.contacts.groups(id)`).
 
-    Its fields are not documented: ``id`` and ``name`` are assumed, anything else the
-    server sends is in ``extra``.  Which key ``contacts.add_group`` takes (the path says
-    ``serviceId``) is unknown; :attr:`service_id` reads a ``serviceId`` when one is sent.
+    Its fields are not documented: `id` and `name` are assumed, anything else the server sends
+    is in `extra`. Which key `client.contacts.add_group` takes (the path says `serviceId`) is
+    unknown; `service_id` reads a `serviceId` when one is sent.
+
+    Attributes:
+        id: the group's id (assumed).
+        name: its name (assumed).
+        service_id: the `serviceId` the group paths take, when the server sends one.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
     """
 
     id: int | None = None
@@ -96,9 +135,32 @@ class Group:
 
 @attrs.frozen
 class Contact:
-    """A project contact (``GET /contacts/{id}``, ``GET /contacts/search``).
+    """A project contact (`GET /contacts/{id}`, `GET /contacts/search`).
 
-    ``notes`` are kept as the server's dicts. Unmapped fields are kept in ``extra``.
+    Attributes:
+        id: the contact's id (what `client.contacts` methods take).
+        full_name: the name as shown.
+        first_name: the first name.
+        last_name: the last name.
+        email: the e-mail address.
+        phone: the phone number.
+        photo: the photo's URL.
+        created_at: when the contact appeared (aware UTC).
+        tags: its [Tag][smartsender_async.Tag]s.
+        variables: its [Variable][smartsender_async.Variable]s and their values.
+        funnels: the [Funnel][smartsender_async.Funnel]s it is in.
+        notes: the notes, kept as the server's dicts.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        contact = await client.contacts.get(5)
+        print(contact.full_name, [tag.name for tag in contact.tags])
+        ```
     """
 
     id: int

@@ -1,11 +1,11 @@
-"""Messages: :class:`Message`, :class:`Sender` and the tagged union of message contents.
+"""Messages: `Message`, `Sender` and the tagged union of message contents.
 
-A message's ``content`` is ``{"type": ..., "resource": {"parameters": {...}, "buttons": [...]}}``
-on the wire.  It decodes to the class registered for ``type`` in :data:`CONTENT_TYPES`
-(``TextContent`` for ``"text"`` and so on), each exposing ``.type`` and its parameters
-as snake_case attributes.  An unknown type decodes to :class:`UnknownContent`, which keeps
-the raw dict.  Every content object also keeps the dict it came from as ``raw`` (ignored by
-``==``), so re-encoding a decoded message gives back what the server sent.
+A message's `content` is `{"type": ..., "resource": {"parameters": {...}, "buttons": [...]}}`
+on the wire.  It decodes to the class registered for `type` in `CONTENT_TYPES`
+(`TextContent` for `"text"` and so on), each exposing `.type` and its parameters
+as snake_case attributes.  An unknown type decodes to `UnknownContent`, which keeps
+the raw dict.  Every content object also keeps the dict it came from as `raw` (ignored by
+`==`), so re-encoding a decoded message gives back what the server sent.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ __all__ = [
 
 @attrs.frozen
 class Button:
-    """A button under a message; ``text`` is its label.
+    """A button under a message; `text` is its label.
 
-    ``parameters`` is the button's dict as received (ignored by ``==``).
+    `parameters` is the button's dict as received (ignored by `==`).
     """
 
     text: str | None = None
@@ -64,8 +64,8 @@ class Button:
 class Content:
     """Base of every message content class.
 
-    Subclasses set the class attribute ``type`` to the wire tag they decode.
-    ``buttons`` are the content's buttons; ``raw`` is the content dict as received
+    Subclasses set the class attribute `type` to the wire tag they decode.
+    `buttons` are the content's buttons; `raw` is the content dict as received
     (empty for objects built in code) and takes no part in equality.
     """
 
@@ -76,7 +76,7 @@ class Content:
 
 @attrs.frozen
 class TextContent(Content):
-    """``text``: plain text in ``content``."""
+    """`text`: plain text in `content`."""
 
     type: ClassVar[str] = "text"
     content: str | None = None
@@ -84,7 +84,7 @@ class TextContent(Content):
 
 @attrs.frozen
 class InputContent(Content):
-    """``input``: a contact's reply collected by a bot input block."""
+    """`input`: a contact's reply collected by a bot input block."""
 
     type: ClassVar[str] = "input"
     content: str | None = None
@@ -92,7 +92,7 @@ class InputContent(Content):
 
 @attrs.frozen
 class PendingTextContent(Content):
-    """``pendingText``: text whose ``{placeholders}`` are substituted from ``replacement``."""
+    """`pendingText`: text whose `{placeholders}` are substituted from `replacement`."""
 
     type: ClassVar[str] = "pendingText"
     content: str | None = None
@@ -104,13 +104,13 @@ _MILLISECONDS_FROM = 10**11
 
 
 def deletion_time(value: Any) -> datetime | None:
-    """A deleted message's ``context.timestamp`` as an aware UTC datetime.
+    """A deleted message's `context.timestamp` as an aware UTC datetime.
 
     Its true form is unknown: a real client reads it as Unix milliseconds, the emulator
     sends Unix seconds.  Both are accepted (a number of at least 1e11 is taken as
     milliseconds, so a millisecond time before March 1973 would be misread), and so are
-    numeric strings, ISO 8601 text and datetimes.  Anything else gives ``None``; the
-    value as sent stays in the content's ``raw``.
+    numeric strings, ISO 8601 text and datetimes.  Anything else gives `None`; the
+    value as sent stays in the content's `raw`.
     """
     if value is None or isinstance(value, bool):
         return None
@@ -138,11 +138,11 @@ def deletion_time(value: Any) -> datetime | None:
 
 @attrs.frozen
 class TransientContent(Content):
-    """``transient``: a deleted message.
+    """`transient`: a deleted message.
 
-    ``original`` is what it was, when the server says; ``timestamp`` is
-    ``context.timestamp`` decoded by :func:`deletion_time` (seconds, milliseconds or ISO
-    text, as an aware UTC datetime; ``None`` when absent or unreadable).
+    `original` is what it was, when the server says; `timestamp` is
+    `context.timestamp` decoded by `deletion_time` (seconds, milliseconds or ISO
+    text, as an aware UTC datetime; `None` when absent or unreadable).
     """
 
     type: ClassVar[str] = "transient"
@@ -152,7 +152,7 @@ class TransientContent(Content):
 
 @attrs.frozen
 class PictureContent(Content):
-    """``picture``: an image at ``url`` with an optional ``caption``."""
+    """`picture`: an image at `url` with an optional `caption`."""
 
     type: ClassVar[str] = "picture"
     url: str | None = None
@@ -161,7 +161,7 @@ class PictureContent(Content):
 
 @attrs.frozen
 class TelegramCaptionedPictureContent(Content):
-    """``telegramCaptionedPicture``: a Telegram image with a caption."""
+    """`telegramCaptionedPicture`: a Telegram image with a caption."""
 
     type: ClassVar[str] = "telegramCaptionedPicture"
     url: str | None = None
@@ -170,7 +170,7 @@ class TelegramCaptionedPictureContent(Content):
 
 @attrs.frozen
 class AnimationContent(Content):
-    """``animation``: a GIF-like animation at ``url``."""
+    """`animation`: a GIF-like animation at `url`."""
 
     type: ClassVar[str] = "animation"
     url: str | None = None
@@ -179,7 +179,7 @@ class AnimationContent(Content):
 
 @attrs.frozen
 class FileContent(Content):
-    """``file``: a document at ``url``."""
+    """`file`: a document at `url`."""
 
     type: ClassVar[str] = "file"
     url: str | None = None
@@ -187,7 +187,7 @@ class FileContent(Content):
 
 @attrs.frozen
 class LinkContent(Content):
-    """``link``: a link to ``url``."""
+    """`link`: a link to `url`."""
 
     type: ClassVar[str] = "link"
     url: str | None = None
@@ -195,7 +195,7 @@ class LinkContent(Content):
 
 @attrs.frozen
 class VideoContent(Content):
-    """``video``: a video at ``url``."""
+    """`video`: a video at `url`."""
 
     type: ClassVar[str] = "video"
     url: str | None = None
@@ -203,7 +203,7 @@ class VideoContent(Content):
 
 @attrs.frozen
 class TelegramVideoNoteContent(Content):
-    """``telegramVideoNote``: a Telegram round video note at ``url``."""
+    """`telegramVideoNote`: a Telegram round video note at `url`."""
 
     type: ClassVar[str] = "telegramVideoNote"
     url: str | None = None
@@ -211,7 +211,7 @@ class TelegramVideoNoteContent(Content):
 
 @attrs.frozen
 class AudioContent(Content):
-    """``audio``: an audio file at ``url``."""
+    """`audio`: an audio file at `url`."""
 
     type: ClassVar[str] = "audio"
     url: str | None = None
@@ -219,7 +219,7 @@ class AudioContent(Content):
 
 @attrs.frozen
 class VoiceContent(Content):
-    """``voice``: a voice message at ``url``."""
+    """`voice`: a voice message at `url`."""
 
     type: ClassVar[str] = "voice"
     url: str | None = None
@@ -227,7 +227,7 @@ class VoiceContent(Content):
 
 @attrs.frozen
 class MediaGroupContent(Content):
-    """``mediaGroup``: several media; ``urls`` lists them in order."""
+    """`mediaGroup`: several media; `urls` lists them in order."""
 
     type: ClassVar[str] = "mediaGroup"
     urls: tuple[str, ...] = ()
@@ -235,7 +235,7 @@ class MediaGroupContent(Content):
 
 @attrs.frozen
 class ContactContent(Content):
-    """``contact``: a shared contact card."""
+    """`contact`: a shared contact card."""
 
     type: ClassVar[str] = "contact"
     name: str | None = None
@@ -244,7 +244,7 @@ class ContactContent(Content):
 
 @attrs.frozen
 class LocationContent(Content):
-    """``location``: a point on the map."""
+    """`location`: a point on the map."""
 
     type: ClassVar[str] = "location"
     latitude: float | None = None
@@ -253,7 +253,7 @@ class LocationContent(Content):
 
 @attrs.frozen
 class ActionContent(Content):
-    """``action``: a system/activity message (listed with ``activities=True``)."""
+    """`action`: a system/activity message (listed with `activities=True`)."""
 
     type: ClassVar[str] = "action"
     content: str | None = None
@@ -261,7 +261,7 @@ class ActionContent(Content):
 
 @attrs.frozen
 class TelegramInvoiceContent(Content):
-    """``telegramInvoice``: an invoice; ``title`` and ``description`` come from ``receipt``."""
+    """`telegramInvoice`: an invoice; `title` and `description` come from `receipt`."""
 
     type: ClassVar[str] = "telegramInvoice"
     title: str | None = None
@@ -270,7 +270,7 @@ class TelegramInvoiceContent(Content):
 
 @attrs.frozen
 class UnknownContent(Content):
-    """Any content type this version does not know; ``raw`` holds the whole dict."""
+    """Any content type this version does not know; `raw` holds the whole dict."""
 
     type: str = ""  # type: ignore[misc]
 
@@ -296,7 +296,7 @@ MessageContent = (
     | TelegramInvoiceContent
     | UnknownContent
 )
-"""Every class a message's ``content`` can decode to."""
+"""Every class a message's `content` can decode to."""
 
 #: The wire tag of each known content type and the class it decodes to.
 CONTENT_TYPES: Mapping[str, type[Content]] = {
@@ -326,8 +326,18 @@ CONTENT_TYPES: Mapping[str, type[Content]] = {
 
 @attrs.frozen
 class Sender:
-    """Who wrote a message. ``type == "contact"`` marks an inbound message; other values
-    (operator, bot, ...) are outbound.  ``image`` may be a relative path."""
+    """Who wrote a message.
+
+    `type == "contact"` marks an inbound message; other values (operator, bot, ...) are
+    outbound.
+
+    Attributes:
+        type: `"contact"` for inbound, anything else for outbound.
+        full_name: the writer's name.
+        image: the writer's avatar; may be a relative path.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+    """
 
     type: str | None = None
     full_name: str | None = None
@@ -339,8 +349,30 @@ class Sender:
 class Message:
     """A message in a chat. Lists are newest first.
 
-    ``state`` is kept as the server's dict (its shape is not documented).
-    Unmapped fields are kept in ``extra``.
+    Attributes:
+        id: the message's id.
+        content: what it holds, decoded to a content class by its type (text, picture, file,
+            ...; an unknown type keeps its dict in `raw`).
+        internal: whether it is an internal note, not sent to the contact.
+        state: kept as the server's dict (its shape is not documented).
+        sender: who wrote it ([Sender][smartsender_async.Sender]).
+        gate: the gate it went through; its `id` is what `client.gates` takes.
+        edited_at: when it was edited.
+        seen_at: when it was seen.
+        created_at: when it was written (aware UTC).
+        delivered_at: when it was delivered.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        async for message in client.chats.stream_messages(48213, limit=10):
+            who = "them" if message.is_inbound else "us"
+            print(message.created_at, who, message.text)
+        ```
     """
 
     id: int
@@ -358,7 +390,7 @@ class Message:
 
     @property
     def is_inbound(self) -> bool:
-        """True when the contact wrote it (``sender.type == "contact"``)."""
+        """True when the contact wrote it (`sender.type == "contact"`)."""
         return self.sender is not None and self.sender.type == "contact"
 
     @property

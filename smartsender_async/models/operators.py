@@ -1,4 +1,4 @@
-"""Operators: :class:`Operator` and :class:`OperatorInfo`."""
+"""Operators: `Operator` and `OperatorInfo`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["Operator", "OperatorInfo"]
 
 @attrs.frozen
 class OperatorInfo:
-    """An operator's personal details (``operator.info``)."""
+    """An operator's personal details (`operator.info`)."""
 
     email: str | None = None
     full_name: str | None = None
@@ -23,7 +23,25 @@ class OperatorInfo:
 
 @attrs.frozen
 class Operator:
-    """A project operator; ``id`` is what :meth:`ChatsResource.assign` takes."""
+    """A project operator; `id` is what `client.chats.assign` takes.
+
+    `full_name` and `email` are shortcuts for `info.full_name` and `info.email`.
+
+    Attributes:
+        id: the operator's id.
+        info: their personal details (name and e-mail).
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        async for operator in client.operators.stream():
+            print(operator.id, operator.full_name, operator.email)
+        ```
+    """
 
     id: int
     info: OperatorInfo | None = None
@@ -32,10 +50,10 @@ class Operator:
 
     @property
     def full_name(self) -> str | None:
-        """Shortcut for ``info.full_name``."""
+        """Shortcut for `info.full_name`."""
         return self.info.full_name if self.info is not None else None
 
     @property
     def email(self) -> str | None:
-        """Shortcut for ``info.email``."""
+        """Shortcut for `info.email`."""
         return self.info.email if self.info is not None else None

@@ -1,4 +1,4 @@
-"""The project: :class:`Project` (``GET /me``) and its global variables, :class:`Definition`."""
+"""The project: `Project` (`GET /me`) and its global variables, `Definition`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,25 @@ __all__ = ["Definition", "Project"]
 
 @attrs.frozen
 class Project:
-    """The project the token belongs to (``client.me()``).
+    """The project the token belongs to (`client.me()`).
 
-    Only ``name`` and ``photo`` are seen in use; ``id`` is assumed.  The rest of what the
-    server sends is in ``extra``.
+    Only `name` and `photo` are seen in use; `id` is assumed.
+
+    Attributes:
+        id: the project's id (assumed).
+        name: its name.
+        photo: its picture's URL.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
+
+    Example:
+        ```python
+        project = await client.me()
+        print(project.name)
+        ```
     """
 
     id: int | None = None
@@ -30,10 +45,19 @@ class Project:
 
 @attrs.frozen
 class Definition:
-    """A global variable of the project (``client.definitions``).
+    """A global variable of the project (`client.definitions`).
 
-    ``value`` is a string or an integer, as the server sent it.  ``created_at`` and
-    ``updated_at`` are not documented and may stay ``None``.
+    Attributes:
+        id: its id.
+        name: its name.
+        value: a string or an integer, as the server sent it.
+        created_at: not documented; may stay `None`.
+        updated_at: not documented; may stay `None`.
+        extra: fields the server sent that are not mapped here, under their original (camelCase)
+            names, so nothing is lost.
+        response_info: how the response was obtained
+            ([ResponseInfo][smartsender_async.ResponseInfo]); `None` on an object not returned
+            by a client call.
     """
 
     id: int | None = None

@@ -1,1 +1,1 @@
-"""Resource namespaces: ``client.chats``, ``.contacts``, ``.operators`` and ``.gates``."""
+"""Resource namespaces: `client.chats`, `.contacts`, `.operators` and `.gates`."""

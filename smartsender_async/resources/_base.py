@@ -1,6 +1,6 @@
 """What every resource shares: a reference to the client and argument checks.
 
-Checks run before any I/O and raise ``TypeError`` or ``ValueError`` naming the argument.
+Checks run before any I/O and raise `TypeError` or `ValueError` naming the argument.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MAX_LIMITATION = 20
 
 
 class Resource:
-    """Base class of ``client.chats``, ``client.contacts`` and the others."""
+    """Base class of `client.chats`, `client.contacts` and the others."""
 
     __slots__ = ("_client",)
 
@@ -36,10 +36,10 @@ class Resource:
 
 
 def check_id(name: str, value: Any) -> int:
-    """A positive integer id: an ``int`` or a string of ASCII digits (``"48213"``).
+    """A positive integer id: an `int` or a string of ASCII digits (`"48213"`).
 
-    Bools, floats, signs, spaces and other scripts' digits (``"١٢"``, which
-    ``str.isdigit`` and ``int()`` both accept) are refused.
+    Bools, floats, signs, spaces and other scripts' digits (`"١٢"`, which
+    `str.isdigit` and `int()` both accept) are refused.
     """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
@@ -55,14 +55,14 @@ def check_id(name: str, value: Any) -> int:
 
 
 def check_bool(name: str, value: Any) -> bool:
-    """A real ``bool``: ``"no"``, ``0`` and ``None`` are refused, not read as truth values."""
+    """A real `bool`: `"no"`, `0` and `None` are refused, not read as truth values."""
     if value is True or value is False:
         return value
     raise TypeError(f"{name} must be a bool (True or False), got {value!r}")
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """An integer in ``low..high``."""
+    """An integer in `low..high`."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value < low or (high is not None and value > high):
@@ -81,15 +81,15 @@ def check_text(name: str, value: Any) -> str:
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """One of ``choices``."""
+    """One of `choices`."""
     if value not in choices or not isinstance(value, str):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
 def page_params(page: Any, limitation: Any, *, activities: bool = False) -> dict[str, Any]:
-    """``page`` (>= 1) and ``limitation`` (1..20) as query parameters, plus
-    ``activities=1`` when asked (message lists: include system/activity messages)."""
+    """`page` (>= 1) and `limitation` (1..20) as query parameters, plus
+    `activities=1` when asked (message lists: include system/activity messages)."""
     params: dict[str, Any] = {
         "page": check_int("page", page, 1),
         "limitation": check_int("limitation", limitation, 1, MAX_LIMITATION),

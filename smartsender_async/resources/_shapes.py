@@ -2,9 +2,9 @@
 acknowledged write and a create.
 
 A resource method is its argument checks plus one call here, naming the operation
-(``"tags.create"``) and the path template (``"/tags/{tagId}"``, placeholders named as in the
+(`"tags.create"`) and the path template (`"/tags/{tagId}"`, placeholders named as in the
 reference).  The template is filled with the checked ids, and both names go to
-:meth:`SmartSender.request` for tracing.
+`SmartSender.request` for tracing.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _SPLIT: dict[str, list[str]] = {}
 
 
 def fill(template: str, ids: Iterable[int | str]) -> str:
-    """``fill("/contacts/{contactId}/tags/{tagId}", (5, 7))`` → ``"/contacts/5/tags/7"``.
+    """`fill("/contacts/{contactId}/tags/{tagId}", (5, 7))` → `"/contacts/5/tags/7"`.
 
     Ids fill the placeholders in order; a string id is percent-encoded, so a funnel key
     or an order id can never step out of its path segment.
@@ -66,8 +66,8 @@ def _segment(text: str) -> str:
 
 
 def check_segment(name: str, value: Any) -> str:
-    """A string id that goes into the path (an invoice's ``orderId``): non-empty, no
-    surrounding spaces, and not ``.`` or ``..`` (which a URL resolves away)."""
+    """A string id that goes into the path (an invoice's `orderId`): non-empty, no
+    surrounding spaces, and not `.` or `..` (which a URL resolves away)."""
     if isinstance(value, UUID):  # an order id is a UUID in the documented example
         value = str(value)
     text = check_text(name, value)
@@ -77,8 +77,8 @@ def check_segment(name: str, value: Any) -> str:
 
 
 def check_key(name: str, value: Any) -> int | str:
-    """A path key that may be a number or a string (a funnel's ``serviceKey``, a group's
-    ``serviceId``): a positive int, or a non-empty string without surrounding spaces."""
+    """A path key that may be a number or a string (a funnel's `serviceKey`, a group's
+    `serviceId`): a positive int, or a non-empty string without surrounding spaces."""
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int or a str, got {value!r}")
     if isinstance(value, int):
@@ -95,18 +95,18 @@ def check_key(name: str, value: Any) -> int | str:
 
 
 def check_opt_text(name: str, value: Any) -> str | None:
-    """``None`` or a non-empty string (an optional ``term``, ``description``...)."""
+    """`None` or a non-empty string (an optional `term`, `description`...)."""
     return None if value is None else check_text(name, value)
 
 
 def by_identity(item: Any) -> Hashable:
-    """A streamed item's identity: its ``id``; an item without one is never a duplicate."""
+    """A streamed item's identity: its `id`; an item without one is never a duplicate."""
     ident = getattr(item, "id", None)
     return object() if ident is None else ident
 
 
 class ApiResource(Resource):
-    """A :class:`Resource` with the call shapes as methods."""
+    """A `Resource` with the call shapes as methods."""
 
     __slots__ = ()
 
@@ -120,7 +120,7 @@ class ApiResource(Resource):
         limitation: Any = 20,
         **query: Any,
     ) -> P:
-        """``GET`` one page; ``query`` entries that are ``None`` are left out."""
+        """`GET` one page; `query` entries that are `None` are left out."""
         params = page_params(page, limitation)
         params.update((k, v) for k, v in query.items() if v is not None)
         return await self._client.request(
@@ -135,7 +135,7 @@ class ApiResource(Resource):
     async def _get(
         self, model: type[M], operation: str, template: str, ids: tuple[int | str, ...] = ()
     ) -> M:
-        """``GET`` one object."""
+        """`GET` one object."""
         return await self._client.request(
             "GET", fill(template, ids), model=model, operation=operation, template=template
         )
@@ -151,8 +151,8 @@ class ApiResource(Resource):
         *,
         idempotent: bool | None = None,
     ) -> M:
-        """A write whose answer is the object written (``POST /tags`` → Tag);
-        ``{"state": false}`` raises :class:`~smartsender_async.errors.WriteRejectedError`."""
+        """A write whose answer is the object written (`POST /tags` → Tag);
+        `{"state": false}` raises `smartsender_async.errors.WriteRejectedError`."""
         return await self._client._write(
             method,
             fill(template, ids),
@@ -174,11 +174,11 @@ class ApiResource(Resource):
         idempotent: bool | None = None,
         inferred: bool = False,
     ) -> None:
-        """A write answered ``{"state": true}``; ``{"state": false}`` raises
-        :class:`~smartsender_async.errors.WriteRejectedError`.
+        """A write answered `{"state": true}`; `{"state": false}` raises
+        `smartsender_async.errors.WriteRejectedError`.
 
-        ``inferred``: the reference only infers the ``{"state": true}`` answer (its
-        response block was lost), so an empty 2xx body or an object without ``state`` is
+        `inferred`: the reference only infers the `{"state": true}` answer (its
+        response block was lost), so an empty 2xx body or an object without `state` is
         taken as success too, rather than raising after a write that went through."""
         await self._client._acknowledge(
             method,
@@ -197,8 +197,8 @@ class ApiResource(Resource):
         limit: Any,
         key: Callable[[T], Hashable] = by_identity,
     ) -> PageStream[T]:
-        """Every item of a list, ``concurrency`` pages at a time, each once;
-        ``fetch(page, limitation)`` is the resource's own page method."""
+        """Every item of a list, `concurrency` pages at a time, each once;
+        `fetch(page, limitation)` is the resource's own page method."""
         check_stream_args(concurrency, limit)
 
         async def fetch_page(page: int) -> Page[T]:
@@ -208,9 +208,9 @@ class ApiResource(Resource):
 
 
 class _Area(ApiResource, Generic[T]):
-    """An API area with a list: a subclass names its area, ``class TagsResource(
-    SearchableListing[Tag], area="tags")``, and gets ``list`` on ``GET /tags`` decoded as
-    ``Page[Tag]`` (operation ``"tags.list"``)."""
+    """An API area with a list: a subclass names its area, `class TagsResource(
+    SearchableListing[Tag], area="tags")`, and gets `list` on `GET /tags` decoded as
+    `Page[Tag]` (operation `"tags.list"`)."""
 
     __slots__ = ()
     _page_type: ClassVar[type[Page[Any]]]
@@ -225,50 +225,98 @@ class _Area(ApiResource, Generic[T]):
 
 
 class Listing(_Area[T]):
-    """An area whose list is ``GET /<area>?page&limitation``: ``list`` and ``stream``."""
+    """An area whose list is `GET /<area>?page&limitation`: `list` and `stream`."""
 
     __slots__ = ()
 
     async def list(self, page: int = 1, limitation: int = 20) -> Page[T]:
-        """One page of the list.
+        """One page of the list (`GET /<area>?page=&limitation=`).
 
         Args:
             page: 1-based page number.
             limitation: page size, 1..20.
 
+        Returns:
+            The page; iterate it for its items, `page.cursor` says where it sits.
+
         Raises:
-            TypeError, ValueError: a bad ``page`` or ``limitation`` (no request is sent).
+            TypeError: `page` or `limitation` is not an int (no request is sent).
+            ValueError: `page` or `limitation` is out of range (no request is sent).
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            page = await client.operators.list(limitation=10)
+            print(page.cursor.pages, [operator.id for operator in page])
+            ```
         """
         return await self._page(
             self._page_type, f"{self._area}.list", self._path, (), page, limitation
         )
 
     def stream(self, *, concurrency: int = 4, limit: int | None = None) -> PageStream[T]:
-        """Every item of the list, each once, fetching ``concurrency`` pages at a time.
+        """Every item of the list, each once, fetching `concurrency` pages at a time.
 
-        ``limit`` stops after that many items without fetching unneeded pages.
+        Args:
+            concurrency: how many pages are fetched at once, at least 1.
+            limit: stop after this many items without fetching unneeded pages (`None`: all).
+
+        Returns:
+            A stream; nothing is sent until it is iterated.
+
+        Raises:
+            TypeError: `concurrency` or `limit` is not an int (raised here, before any request).
+            ValueError: `concurrency` is below 1 or `limit` is negative (raised here, before any
+                request).
+            APIError: while iterating, any other error answer.
+            APIConnectionError: while iterating, the server could not be reached.
+
+        Example:
+            ```python
+            async for channel in client.channels.stream(limit=10):
+                print(channel.id)
+            ```
         """
         return self._stream(self.list, concurrency, limit)
 
 
 class SearchableListing(_Area[T]):
-    """An area whose list takes an optional ``term``: ``list(term)`` and ``stream(term)``.
+    """An area whose list takes an optional `term`: `list(term)` and `stream(term)`.
 
-    The server matches ``term`` partially; filter the results again for an exact name.
+    The server matches `term` partially; filter the results again for an exact name.
     """
 
     __slots__ = ()
 
     async def list(self, term: str | None = None, page: int = 1, limitation: int = 20) -> Page[T]:
-        """One page of the list, filtered by ``term`` when given.
+        """One page of the list, filtered by `term` when given (`GET /<area>?term=`).
+
+        The server matches `term` partially; filter the results again for an exact name.
 
         Args:
-            term: a search keyword (a partial match); ``None`` lists everything.
+            term: a search keyword (a partial match); `None` lists everything.
             page: 1-based page number.
             limitation: page size, 1..20.
 
+        Returns:
+            The page; iterate it for its items.
+
         Raises:
-            TypeError, ValueError: a bad argument (no request is sent).
+            TypeError: `term` is not a str, or `page` or `limitation` not an int (no request is
+                sent).
+            ValueError: `term` is empty, or `page` or `limitation` is out of range (no request is
+                sent).
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            page = await client.tags.list("vip")
+            exact = [tag for tag in page if tag.name == "vip"]
+            ```
         """
         term = check_opt_text("term", term)
         return await self._page(
@@ -278,8 +326,32 @@ class SearchableListing(_Area[T]):
     def stream(
         self, term: str | None = None, *, concurrency: int = 4, limit: int | None = None
     ) -> PageStream[T]:
-        """Every item matching ``term`` (all items without it), each once, fetching
-        ``concurrency`` pages at a time."""
+        """Every item matching `term` (all items without it), each once.
+
+        Fetches `concurrency` pages at a time.
+
+        Args:
+            term: a search keyword (a partial match); `None` streams everything.
+            concurrency: how many pages are fetched at once, at least 1.
+            limit: stop after this many items without fetching unneeded pages (`None`: all).
+
+        Returns:
+            A stream; nothing is sent until it is iterated.
+
+        Raises:
+            TypeError: `term` is not a str, or `concurrency` or `limit` is not an int (raised here,
+                before any request).
+            ValueError: `concurrency` is below 1 or `limit` is negative (raised here, before any
+                request).
+            APIError: while iterating, any other error answer.
+            APIConnectionError: while iterating, the server could not be reached.
+
+        Example:
+            ```python
+            async for variable in client.variables.stream("city"):
+                print(variable.name, variable.type)
+            ```
+        """
         term = check_opt_text("term", term)
 
         async def fetch(page: int, limitation: int) -> Page[T]:

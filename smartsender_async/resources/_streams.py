@@ -1,4 +1,4 @@
-"""Helpers shared by the resources' ``stream*`` methods."""
+"""Helpers shared by the resources' `stream*` methods."""
 
 from __future__ import annotations
 
@@ -19,16 +19,16 @@ by_id: Callable[[Any], int] = attrgetter("id")
 
 
 def check_stream_args(concurrency: Any, limit: Any) -> None:
-    """``concurrency`` >= 1 and ``limit`` None or >= 0, checked before any I/O."""
+    """`concurrency` >= 1 and `limit` None or >= 0, checked before any I/O."""
     check_int("concurrency", concurrency, 1)
     if limit is not None:
         check_int("limit", limit, 0)
 
 
 def since_stop(since: datetime | None) -> Callable[[Message], bool] | None:
-    """The stop predicate for ``since=``: the first message created before ``since``.
+    """The stop predicate for `since=`: the first message created before `since`.
 
-    A naive ``since`` is taken as UTC, like the API's own zone-less timestamps.
+    A naive `since` is taken as UTC, like the API's own zone-less timestamps.
     """
     if since is None:
         return None
@@ -52,7 +52,7 @@ def message_stream(
     concurrency: int,
     limit: int | None,
 ) -> PageStream[Message]:
-    """A newest-first message stream over ``fetch_page(page, limitation)``."""
+    """A newest-first message stream over `fetch_page(page, limitation)`."""
     check_stream_args(concurrency, limit)
     stop = since_stop(since)
 

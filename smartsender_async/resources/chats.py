@@ -1,4 +1,4 @@
-"""``client.chats``: list, get, read, close, assign, messages."""
+"""`client.chats`: list, get, read, close, assign, messages."""
 
 from __future__ import annotations
 
@@ -62,7 +62,17 @@ def chat_filters(
 
 
 class ChatsResource(ApiResource):
-    """Chats: ``GET /chats`` and ``/chats/{chatId}/…``."""
+    """Chats: `GET /chats` and `/chats/{chatId}/…`, reached as `client.chats`.
+
+    Every method checks its arguments before anything is sent.
+
+    Example:
+        ```python
+        async with SmartSender() as client:
+            async for chat in client.chats.stream(state="open", limit=10):
+                print(chat.id, chat.name)
+        ```
+    """
 
     __slots__ = ()
 
@@ -76,40 +86,135 @@ class ChatsResource(ApiResource):
         selector: str | None = None,
         operator_id: int | None = None,
     ) -> Page[Chat]:
-        """One page of chats (``GET /chats``).
+        """One page of chats (`GET /chats`).
 
         Args:
             page: 1-based page number.
             limitation: page size, 1..20.
             term: a search keyword.
-            state: ``"open"`` or ``"closed"``.
-            selector: ``"none"`` (all), ``"private"`` (one operator's; needs
-                ``operator_id``) or ``"unread"``.
-            operator_id: the operator for ``selector="private"``.
+            state: `"open"` or `"closed"`.
+            selector: `"none"` (all), `"private"` (one operator's; needs
+                `operator_id`) or `"unread"`.
+            operator_id: the operator for `selector="private"`.
+
+        Returns:
+            The page; iterate it for its chats, `page.cursor` says where it sits.
+
+        Raises:
+            TypeError: an argument has the wrong type (no request is sent).
+            ValueError: `page` or `limitation` is out of range, `state` or `selector` is not
+                one of the values above, or `operator_id` is missing for (or given without)
+                `selector="private"` (no request is sent).
+            APIError: the API answered with an error (a subclass per status, such as
+                `AuthenticationError` or `RateLimitedError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            page = await client.chats.list(state="open", limitation=5)
+            for chat in page:
+                print(chat.id, chat.unread_messages)
+            ```
         """
         filters = chat_filters(term, state, selector, operator_id)
         return await self._page(Page[Chat], "chats.list", "/chats", (), page, limitation, **filters)
 
     async def get(self, chat_id: int) -> Chat:
-        """One chat (``GET /chats/{chatId}``)."""
+        """One chat (`GET /chats/{chatId}`).
+
+        Args:
+            chat_id: the chat's id.
+
+        Returns:
+            The chat.
+
+        Raises:
+            TypeError: `chat_id` is not an int or a string of ASCII digits.
+            ValueError: `chat_id` is not positive.
+            NotFoundError: no chat has this id.
+            APIError: any other error answer.
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            chat = await client.chats.get(48213)
+            print(chat.contact.full_name if chat.contact else None)
+            ```
+        """
         ids = (check_id("chat_id", chat_id),)
         return await self._get(Chat, "chats.get", "/chats/{chatId}", ids)
 
     async def read(self, chat_id: int) -> None:
-        """Mark every message in the chat as read (``PUT /chats/{chatId}/read``)."""
+        """Mark every message in the chat as read (`PUT /chats/{chatId}/read`).
+
+        Args:
+            chat_id: the chat's id.
+
+        Raises:
+            TypeError: `chat_id` is not an int or a string of ASCII digits.
+            ValueError: `chat_id` is not positive.
+            WriteRejectedError: the server answered `{"state": false}`.
+            NotFoundError: no chat has this id.
+            APIError: any other error answer.
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            await client.chats.read(48213)
+            ```
+        """
         ids = (check_id("chat_id", chat_id),)
         await self._ack("PUT", "chats.read", "/chats/{chatId}/read", ids)
 
     async def close(self, chat_id: int) -> None:
-        """Close the chat (``PUT /chats/{chatId}/close``)."""
+        """Close the chat (`PUT /chats/{chatId}/close`).
+
+        Args:
+            chat_id: the chat's id.
+
+        Raises:
+            TypeError: `chat_id` is not an int or a string of ASCII digits.
+            ValueError: `chat_id` is not positive.
+            WriteRejectedError: the server answered `{"state": false}`.
+            NotFoundError: no chat has this id.
+            APIError: any other error answer.
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            await client.chats.close(48213)
+            ```
+        """
         ids = (check_id("chat_id", chat_id),)
         await self._ack("PUT", "chats.close", "/chats/{chatId}/close", ids)
 
     async def assign(self, chat_id: int, operator_id: int, *, text: str | None = None) -> None:
-        """Forward the chat to an operator (``POST /chats/{chatId}/forward/{operatorId}``).
+        """Forward the chat to an operator (`POST /chats/{chatId}/forward/{operatorId}`).
 
-        ``text`` is an informative note for the operator.  This call is never retried once
-        the request may have reached the server.
+        This call is never retried once the request may have reached the server.
+
+        Args:
+            chat_id: the chat's id.
+            operator_id: the operator who takes the chat.
+            text: an informative note for the operator.
+
+        Raises:
+            TypeError: an id is not an int or a string of ASCII digits, or `text` is not a str.
+            ValueError: an id is not positive, or `text` is empty.
+            WriteRejectedError: the server answered `{"state": false}`.
+            NotFoundError: the chat or the operator does not exist.
+            APIError: any other error answer.
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            await client.chats.assign(48213, 7, text="VIP customer, answer first")
+            ```
         """
         ids = (check_id("chat_id", chat_id), check_id("operator_id", operator_id))
         body: dict[str, Any] = {}
@@ -121,9 +226,32 @@ class ChatsResource(ApiResource):
     async def messages(
         self, chat_id: int, page: int = 1, limitation: int = 20, *, activities: bool = False
     ) -> Page[Message]:
-        """One page of the chat's messages, newest first (``GET /chats/{chatId}/messages``).
+        """One page of the chat's messages, newest first (`GET /chats/{chatId}/messages`).
 
-        ``activities=True`` includes system/activity messages.
+        Args:
+            chat_id: the chat's id.
+            page: 1-based page number.
+            limitation: page size, 1..20.
+            activities: also include system/activity messages.
+
+        Returns:
+            The page of messages.
+
+        Raises:
+            TypeError: `chat_id` is not an id, `page` or `limitation` not an int, or
+                `activities` not a bool (no request is sent).
+            ValueError: `chat_id` is not positive, or `page` or `limitation` is out of range.
+            NotFoundError: no chat has this id.
+            APIError: any other error answer.
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            page = await client.chats.messages(48213, limitation=10)
+            for message in page:
+                print(message.created_at, message.id)
+            ```
         """
         ids = (check_id("chat_id", chat_id),)
         return await self._page(
@@ -148,14 +276,37 @@ class ChatsResource(ApiResource):
         concurrency: int = 4,
         limit: int | None = None,
     ) -> PageStream[Chat]:
-        """Every chat matching the filters, each once, fetching ``concurrency`` pages at a time.
+        """Every chat matching the filters, each once, fetching `concurrency` pages at a time.
 
-        Use ``async for chat in client.chats.stream(...)`` (or ``async with`` it).  Chats
+        Use `async for chat in client.chats.stream(...)` (or `async with` it).  Chats
         come in list order (most recently updated first).  A chat that moves to the head of
         the list during the walk is still delivered: after its pass the stream re-reads the
-        head pages (up to ``HEAD_RESCANS`` times) until it meets chats unchanged since the
-        walk began.  ``limit`` stops after that many chats without fetching unneeded pages.
-        See README "Streaming" for the exact guarantees.
+        head pages (up to `HEAD_RESCANS` times) until it meets chats unchanged since the
+        walk began.  The guide "Streams and fan-out" states the exact guarantees.
+
+        Args:
+            term: a search keyword.
+            state: `"open"` or `"closed"`.
+            selector: `"none"`, `"private"` (needs `operator_id`) or `"unread"`.
+            operator_id: the operator for `selector="private"`.
+            concurrency: how many pages are fetched at once, at least 1.
+            limit: stop after this many chats without fetching unneeded pages (`None`: all).
+
+        Returns:
+            A stream; nothing is sent until it is iterated.
+
+        Raises:
+            TypeError: an argument has the wrong type (raised here, before any request).
+            ValueError: a filter value is not allowed, `concurrency` is below 1 or `limit`
+                negative (raised here, before any request).
+            APIError: while iterating, the API answered with an error.
+            APIConnectionError: while iterating, the server could not be reached.
+
+        Example:
+            ```python
+            async for chat in client.chats.stream(selector="unread", limit=50):
+                print(chat.id)
+            ```
         """
         chat_filters(term, state, selector, operator_id)  # reject bad filters before any I/O
         check_stream_args(concurrency, limit)
@@ -190,8 +341,33 @@ class ChatsResource(ApiResource):
     ) -> PageStream[Message]:
         """Every message of the chat, newest first, each once.
 
-        ``since`` stops at the first message created before it (a naive datetime is taken
-        as UTC) and fetches no page after that one.
+        Args:
+            chat_id: the chat's id.
+            activities: also include system/activity messages.
+            since: stop at the first message created before this time (a naive datetime is
+                taken as UTC) and fetch no page after that one.
+            concurrency: how many pages are fetched at once, at least 1.
+            limit: stop after this many messages (`None`: all).
+
+        Returns:
+            A stream; nothing is sent until it is iterated.
+
+        Raises:
+            TypeError: `chat_id` is not an id, `activities` not a bool, `since` not a
+                datetime, or `concurrency`/`limit` not an int (raised here, before any request).
+            ValueError: `chat_id` is not positive, `concurrency` below 1 or `limit` negative.
+            NotFoundError: while iterating, no chat has this id.
+            APIError: while iterating, any other error answer.
+            APIConnectionError: while iterating, the server could not be reached.
+
+        Example:
+            ```python
+            from datetime import datetime, timedelta, timezone
+
+            since = datetime.now(timezone.utc) - timedelta(days=1)
+            async for message in client.chats.stream_messages(48213, since=since):
+                print(message.created_at)
+            ```
         """
         chat_id = check_id("chat_id", chat_id)
         activities = check_bool("activities", activities)
@@ -209,11 +385,33 @@ class ChatsResource(ApiResource):
         since: datetime | None = None,
         activities: bool = False,
     ) -> FanOutStream[Chat, Message]:
-        """``(chat, message)`` pairs for many chats under one bound of ``concurrency`` requests.
+        """`(chat, message)` pairs for many chats under one bound of `concurrency` requests.
 
-        ``chats`` defaults to every chat (``self.stream()``); a list or tuple may hold chat
-        ids instead of chats (each is then yielded as ``Chat(id=...)``).  Each chat's messages come
-        newest first, each once; ``since`` applies per chat.
+        Each chat's messages come newest first, each once.
+
+        Args:
+            chats: the chats to read; defaults to every chat (`self.stream()`).  A list or
+                tuple may hold chat ids instead of chats (each is then yielded as
+                `Chat(id=...)`); any other iterable or async iterable must yield `Chat`s.
+            concurrency: how many requests run at once over all chats, at least 1.
+            since: per chat, stop at the first message created before this time (naive is UTC).
+            activities: also include system/activity messages.
+
+        Returns:
+            A fan-out stream of `(chat, message)` pairs; nothing is sent until it is iterated.
+
+        Raises:
+            TypeError: `chats` is not an iterable, an id in a list is not an int, `since` is
+                not a datetime or `activities` not a bool (raised here, before any request).
+            ValueError: an id is not positive or `concurrency` is below 1.
+            APIError: while iterating, the API answered with an error.
+            APIConnectionError: while iterating, the server could not be reached.
+
+        Example:
+            ```python
+            async for chat, message in client.chats.stream_all_messages([48213, 48214]):
+                print(chat.id, message.id)
+            ```
         """
         check_stream_args(concurrency, None)
         activities = check_bool("activities", activities)

@@ -1,5 +1,5 @@
-"""``client.variables``: the project's contact variables (list, stream, create, update,
-delete).  A contact's values are set with ``client.contacts.update(values=...)``."""
+"""`client.variables`: the project's contact variables (list, stream, create, update,
+delete).  A contact's values are set with `client.contacts.update(values=...)`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ VARIABLE_TYPES = ("url", "date", "enum", "email", "phone", "number", "string")
 
 
 def _check_choices(choices: Any) -> str:
-    """An ``enum`` variable's choices, sent comma-separated."""
+    """An `enum` variable's choices, sent comma-separated."""
     if isinstance(choices, (str, bytes)) or not isinstance(choices, Iterable):
         raise TypeError(f"choices must be an iterable of str, got {choices!r}")
     items = [check_text("choices[]", c) for c in choices]
@@ -35,7 +35,17 @@ def _check_choices(choices: Any) -> str:
 
 
 class VariablesResource(SearchableListing[Variable], area="variables"):
-    """Variables: ``/variables`` and ``/variables/{variableId}``."""
+    """Variables: `/variables` and `/variables/{variableId}`, reached as `client.variables`.
+
+    Contact variables, the names `client.contacts.update(values=...)` takes. `list(term)` and
+    `stream(term)` match names partially.
+
+    Example:
+        ```python
+        variable = await client.variables.create("city", "string", description="Where they live")
+        await client.contacts.update(5, values={"city": "Lviv"})
+        ```
+    """
 
     __slots__ = ()
 
@@ -47,14 +57,33 @@ class VariablesResource(SearchableListing[Variable], area="variables"):
         description: str | None = None,
         choices: Iterable[str] | None = None,
     ) -> Variable:
-        """Create a contact variable (``POST /variables``).
+        """Create a contact variable (`POST /variables`).
 
         Args:
             name: unique in the project.
-            type: one of :data:`VARIABLE_TYPES`.
+            type: one of `VARIABLE_TYPES`: `url`, `date`, `enum`, `email`, `phone`, `number`,
+                `string`.
             description: optional text.
-            choices: the values of an ``enum`` variable (required for it, refused for the
-                other types); sent comma-separated as ``values``.
+            choices: the values of an `enum` variable (required for it, refused for the other
+                types); sent comma-separated as `values`.
+
+        Returns:
+            The created variable.
+
+        Raises:
+            TypeError: `name` or `description` is not a str, or `choices` not an iterable of str (no
+                request is sent).
+            ValueError: `name` is empty, `type` is not one of the types, `choices` is missing for
+                (or given without) `type="enum"`, empty, or holds a comma (no request is sent).
+            UnprocessableEntityError: the server refused it (a name already taken, for one).
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            size = await client.variables.create("size", "enum", choices=["S", "M", "L"])
+            ```
         """
         body = {
             "name": check_text("name", name),
@@ -71,9 +100,30 @@ class VariablesResource(SearchableListing[Variable], area="variables"):
         return await self._create(Variable, "POST", "variables.create", "/variables", (), body)
 
     async def update(self, variable_id: int, *, name: str, description: str | None = None) -> None:
-        """Rename a variable or change its description (``PUT /variables/{variableId}``).
+        """Rename a variable or change its description (`PUT /variables/{variableId}`).
 
-        ``name`` is always sent: the server is said to refuse an update without it.
+        `name` is always sent: the server is said to refuse an update without it.
+
+        Args:
+            variable_id: the variable's id.
+            name: its name.
+            description: its new description; `None` leaves it unchanged.
+
+        Raises:
+            TypeError: `variable_id` is not an int or a string of ASCII digits, or `name` or
+                `description` not a str (no request is sent).
+            ValueError: `variable_id` is not positive, or `name` or `description` is empty (no
+                request is sent).
+            WriteRejectedError: the server answered `{"state": false}`.
+            NotFoundError: no variable has this id.
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            await client.variables.update(8, name="city", description="Home city")
+            ```
         """
         ids = (check_id("variable_id", variable_id),)
         body = {"name": check_text("name", name)}
@@ -82,6 +132,24 @@ class VariablesResource(SearchableListing[Variable], area="variables"):
         await self._ack("PUT", "variables.update", "/variables/{variableId}", ids, body)
 
     async def delete(self, variable_id: int) -> None:
-        """Delete a variable (``DELETE /variables/{variableId}``)."""
+        """Delete a variable (`DELETE /variables/{variableId}`).
+
+        Args:
+            variable_id: the variable's id.
+
+        Raises:
+            TypeError: `variable_id` is not an int or a string of ASCII digits (no request is sent).
+            ValueError: `variable_id` is not positive (no request is sent).
+            WriteRejectedError: the server answered `{"state": false}`.
+            NotFoundError: no variable has this id.
+            APIError: any other error answer (a subclass per status, such as `AuthenticationError`).
+            APIConnectionError: the server could not be reached (after the retries).
+            ResponseDecodeError: the answer is not the JSON the SDK expects.
+
+        Example:
+            ```python
+            await client.variables.delete(8)
+            ```
+        """
         ids = (check_id("variable_id", variable_id),)
         await self._ack("DELETE", "variables.delete", "/variables/{variableId}", ids)

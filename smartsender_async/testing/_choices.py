@@ -375,7 +375,7 @@ CHOICES: tuple[Behaviour, ...] = (
         ),
     ),
     Behaviour(
-        "chat-order",
+        "chat-activity",
         "inferred",
         (
             "Chats are listed by updatedAt, newest first; only a message (a send or an "
