@@ -310,6 +310,9 @@ MAYBE_SENT = cast(
 )
 #: ``response.text`` before the body was read.
 RESPONSE_NOT_READ = cast("tuple[type[httpx.ResponseNotRead], ...]", _classes("ResponseNotRead"))
+#: Request and response classes of every installed library (what errors.scrub() redacts).
+REQUESTS = cast("tuple[type[httpx.Request], ...]", _classes("Request"))
+RESPONSES = cast("tuple[type[httpx.Response], ...]", _classes("Response"))
 
 if TYPE_CHECKING:
     #: What ``SmartSender(http_client=...)`` accepts.

@@ -618,6 +618,8 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     mangle ordinary words ("connec[redacted]ion" for the token `"t"`), and a token that
     short protects nothing.  Headers are redacted whatever the token's length.
     """
+    from smartsender_async._backend import REQUESTS, RESPONSES
+
     secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
@@ -627,9 +629,9 @@ def scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
             continue
         seen.add(id(current))
         for name, value in list(getattr(current, "__dict__", {}).items()):
-            if isinstance(value, httpx.Request):
+            if isinstance(value, REQUESTS):  # httpx's or httpx2's
                 setattr(current, name, _redacted_request(value))
-            elif isinstance(value, httpx.Response):
+            elif isinstance(value, RESPONSES):
                 redact_response(value)
                 if secrets:
                     _scrub_response(value, secrets)

@@ -16,6 +16,7 @@ tests, which run on both.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import pytest
@@ -76,5 +77,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = getattr(item, "module", None)
         if module is None or not hasattr(module, "respx"):
             continue
-        if RESPX_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if RESPX_FIXTURES & set(getattr(item, "fixturenames", ())) or _uses_respx(item):
             item.add_marker(skip)
+
+
+def _uses_respx(item: pytest.Item) -> bool:
+    """The test itself opens a respx router (``with respx.mock(...)``, ``@respx.mock``)."""
+    function = getattr(item, "function", None)
+    if function is None:
+        return False
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return "respx." in source
